@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "KnowLM",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "knowlm", targets: ["knowlm"]),
+        .library(name: "KnowLMCore", targets: ["KnowLMCore"]),
+        .library(name: "KnowLMRuntime", targets: ["KnowLMRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(
+            name: "CSentencePiece",
+            cxxSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]
+        ),
+        // Quantized dot products need AVX2/AVX-512 VNNI integer intrinsics that Swift SIMD
+        // cannot express; always optimised so debug test builds stay usable.
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
+        ),
+        .target(name: "KnowLMCore"),
+        .target(
+            name: "KnowLMRuntime",
+            dependencies: ["KnowLMCore", "CKernels", "CSentencePiece", "COpenBLAS"]
+        ),
+        .executableTarget(
+            name: "knowlm",
+            dependencies: [
+                "KnowLMCore", "KnowLMRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "KnowLMCoreTests", dependencies: ["KnowLMCore"]),
+        .testTarget(
+            name: "KnowLMRuntimeTests",
+            dependencies: ["KnowLMRuntime", "KnowLMCore", "CKernels"],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,399 @@
+/*
+ * dot_avx2.c - AVX2 + FMA + F16C dot products (runtime-dispatched; every
+ * function in this file is compiled for that target and is only called after
+ * the CPU check in cpu.c). Integer partial sums are exact; float results equal
+ * ggml's up to summation order.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#include "kl_internal.h"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#endif
+
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+static inline float hsum8(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+/* signed x signed int8 dot in pairs of 4 -> 8 x int32 (x must not be -128 in both... |x|<=128 ok) */
+static inline __m256i dot_i8(__m256i x, __m256i y) {
+    const __m256i ax = _mm256_sign_epi8(x, x);
+    const __m256i sy = _mm256_sign_epi8(y, x);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+}
+
+/* unsigned (<= 63) x signed int8 -> 8 x int32 */
+static inline __m256i dot_u8(__m256i u, __m256i y) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1));
+}
+
+/* 32 nibbles of a Q4 block: low nibbles -> bytes 0..15, high nibbles -> 16..31 */
+static inline __m256i nibbles32(const uint8_t *p) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)p);
+    const __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+/* 32 bits -> 32 bytes of 0x10 where the bit is set */
+static inline __m256i bits32_to_0x10(const uint8_t *qh) {
+    uint32_t v;
+    memcpy(&v, qh, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
+                                           0x0101010101010101LL, 0x0000000000000000LL);
+    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)v), shuf);
+    const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    b = _mm256_cmpeq_epi8(_mm256_and_si256(b, sel), sel);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x10));
+}
+
+/* ------------------------------------------------------------ float types */
+
+static float dot_f32(int64_t n, const void *w, const void *a) {
+    const float *x = w, *y = a;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; ++i) s += x[i] * y[i];
+    return s;
+}
+
+static inline __m256 ld_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+static float dot_f16(int64_t n, const void *w, const void *a) {
+    const uint16_t *x = w, *y = a;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(ld_f16(x + i), ld_f16(y + i), s0);
+        s1 = _mm256_fmadd_ps(ld_f16(x + i + 8), ld_f16(y + i + 8), s1);
+        s2 = _mm256_fmadd_ps(ld_f16(x + i + 16), ld_f16(y + i + 16), s2);
+        s3 = _mm256_fmadd_ps(ld_f16(x + i + 24), ld_f16(y + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(ld_f16(x + i), ld_f16(y + i), s0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; ++i) s += h2f(x[i]) * h2f(y[i]);
+    return s;
+}
+
+static inline __m256 ld_bf16(const uint16_t *p) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+static float dot_bf16(int64_t n, const void *w, const void *a) {
+    const uint16_t *x = w, *y = a;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(ld_bf16(x + i), ld_bf16(y + i), s0);
+        s1 = _mm256_fmadd_ps(ld_bf16(x + i + 8), ld_bf16(y + i + 8), s1);
+        s2 = _mm256_fmadd_ps(ld_bf16(x + i + 16), ld_bf16(y + i + 16), s2);
+        s3 = _mm256_fmadd_ps(ld_bf16(x + i + 24), ld_bf16(y + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(ld_bf16(x + i), ld_bf16(y + i), s0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; ++i) s += kl_bf16_to_fp32(x[i]) * kl_bf16_to_fp32(y[i]);
+    return s;
+}
+
+/* ------------------------------------------------- 32-element block types */
+
+static float dot_q4_0(int64_t n, const void *w, const void *a) {
+    const kl_block_q4_0 *x = w;
+    const kl_block_q8_0 *y = a;
+    const int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    const __m256i off = _mm256_set1_epi8(8);
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        const __m256i q0 = _mm256_sub_epi8(nibbles32(x[b].qs), off);
+        const __m256i q1 = _mm256_sub_epi8(nibbles32(x[b + 1].qs), off);
+        const __m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)y[b].qs));
+        const __m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)y[b + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b + 1].d) * h2f(y[b + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; b < nb; ++b) {
+        const __m256i q0 = _mm256_sub_epi8(nibbles32(x[b].qs), off);
+        const __m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)y[b].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(p0), acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+static float dot_q4_1(int64_t n, const void *w, const void *a) {
+    const kl_block_q4_1 *x = w;
+    const kl_block_q8_1 *y = a;
+    const int64_t nb = n / 32;
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+        summs += h2f(x[b].m) * h2f(y[b].s);
+        const __m256i p = dot_u8(nibbles32(x[b].qs), _mm256_loadu_si256((const __m256i *)y[b].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum8(acc) + summs;
+}
+
+static float dot_q5_0(int64_t n, const void *w, const void *a) {
+    const kl_block_q5_0 *x = w;
+    const kl_block_q8_0 *y = a;
+    const int64_t nb = n / 32;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i off = _mm256_set1_epi8(16);
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i q = _mm256_or_si256(nibbles32(x[b].qs), bits32_to_0x10(x[b].qh));
+        q = _mm256_sub_epi8(q, off);
+        const __m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)y[b].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum8(acc);
+}
+
+static float dot_q5_1(int64_t n, const void *w, const void *a) {
+    const kl_block_q5_1 *x = w;
+    const kl_block_q8_1 *y = a;
+    const int64_t nb = n / 32;
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+        summs += h2f(x[b].m) * h2f(y[b].s);
+        const __m256i q = _mm256_or_si256(nibbles32(x[b].qs), bits32_to_0x10(x[b].qh));
+        const __m256i p = dot_u8(q, _mm256_loadu_si256((const __m256i *)y[b].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum8(acc) + summs;
+}
+
+static float dot_q8_0(int64_t n, const void *w, const void *a) {
+    const kl_block_q8_0 *x = w;
+    const kl_block_q8_0 *y = a;
+    const int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        const __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)x[b].qs),
+                                  _mm256_loadu_si256((const __m256i *)y[b].qs));
+        const __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)x[b + 1].qs),
+                                  _mm256_loadu_si256((const __m256i *)y[b + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b + 1].d) * h2f(y[b + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; b < nb; ++b) {
+        const __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)x[b].qs),
+                                  _mm256_loadu_si256((const __m256i *)y[b].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d)), _mm256_cvtepi32_ps(p0), acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+/* ------------------------------------------------------------- K-quants */
+
+/* two int16 scales for the two 16-element halves of a 32-element chunk */
+static inline __m256i scale2(int s0, int s1) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)s0)),
+                                   _mm_set1_epi16((short)s1), 1);
+}
+
+static inline int bsum_dot16(const int16_t *bsums, const int16_t *coef16) {
+    const __m256i p = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums),
+                                        _mm256_loadu_si256((const __m256i *)coef16));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+static float dot_q2_K(int64_t n, const void *w, const void *a) {
+    const kl_block_q2_K *x = w;
+    const kl_block_q8_K *y = a;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0.0f;
+    for (int64_t b = 0; b < n / 256; ++b) {
+        int16_t mins[16];
+        for (int g = 0; g < 16; ++g) mins[g] = (int16_t)(x[b].scales[g] >> 4);
+        const int summs = bsum_dot16(y[b].bsums, mins);
+        __m256i isum = _mm256_setzero_si256();
+        for (int c = 0; c < 8; ++c) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * (c >> 2)));
+            const __m256i u = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * (c & 3)), m3);
+            const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * c)));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale2(x[b].scales[2 * c] & 0xF,
+                                                                     x[b].scales[2 * c + 1] & 0xF)));
+        }
+        const float dall = y[b].d * h2f(x[b].d), dmin = y[b].d * h2f(x[b].dmin);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dall), _mm256_cvtepi32_ps(isum), acc);
+        accm += dmin * (float)summs;
+    }
+    return hsum8(acc) - accm;
+}
+
+static float dot_q3_K(int64_t n, const void *w, const void *a) {
+    const kl_block_q3_K *x = w;
+    const kl_block_q8_K *y = a;
+    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 256; ++b) {
+        int8_t sc8[16];
+        kl_q3k_scales(x[b].scales, sc8);
+        int16_t sc[16];
+        for (int g = 0; g < 16; ++g) sc[g] = sc8[g];
+        /* values are u - 4 with u = low2 | hbit<<2 in 0..7 */
+        __m256i isum = _mm256_set1_epi32(0);
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)x[b].hmask);
+        for (int c = 0; c < 8; ++c) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * (c >> 2)));
+            const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * (c & 3)), m3);
+            const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, c), m1);
+            const __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
+            const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * c)));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale2(sc[2 * c], sc[2 * c + 1])));
+        }
+        const int corr = 4 * bsum_dot16(y[b].bsums, sc);
+        const float d = h2f(x[b].d) * y[b].d;
+        /* fold the -4*sum(sc*bsums) correction into lane 0 */
+        isum = _mm256_sub_epi32(isum, _mm256_setr_epi32(corr, 0, 0, 0, 0, 0, 0, 0));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+    }
+    return hsum8(acc);
+}
+
+/* Q4_K/Q5_K scales and mins as bytes: out[0..7] scales, out[8..15] mins */
+static inline void k4_unpack(const uint8_t *s12, uint8_t out[16]) {
+    for (int j = 0; j < 8; ++j) kl_get_scale_min_k4(j, s12, &out[j], &out[8 + j]);
+}
+
+static float dot_q4_K(int64_t n, const void *w, const void *a) {
+    const kl_block_q4_K *x = w;
+    const kl_block_q8_K *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0.0f;
+    for (int64_t b = 0; b < n / 256; ++b) {
+        uint8_t sm[16];
+        k4_unpack(x[b].scales, sm);
+        int summs = 0;
+        for (int j = 0; j < 8; ++j) summs += sm[8 + j] * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        __m256i isum = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * j));
+            const __m256i lo = _mm256_and_si256(raw, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+            const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(y[b].qs + 64 * j)));
+            const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y[b].qs + 64 * j + 32)));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(plo, _mm256_set1_epi16(sm[2 * j])));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * j + 1])));
+        }
+        const float d = h2f(x[b].d) * y[b].d, dmin = h2f(x[b].dmin) * y[b].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        accm += dmin * (float)summs;
+    }
+    return hsum8(acc) - accm;
+}
+
+static float dot_q5_K(int64_t n, const void *w, const void *a) {
+    const kl_block_q5_K *x = w;
+    const kl_block_q8_K *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0.0f;
+    for (int64_t b = 0; b < n / 256; ++b) {
+        uint8_t sm[16];
+        k4_unpack(x[b].scales, sm);
+        int summs = 0;
+        for (int j = 0; j < 8; ++j) summs += sm[8 + j] * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)x[b].qh);
+        __m256i isum = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * j));
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), m1), 4);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), m1), 4);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(raw, m4), h0);
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4), h1);
+            const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(y[b].qs + 64 * j)));
+            const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y[b].qs + 64 * j + 32)));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(plo, _mm256_set1_epi16(sm[2 * j])));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * j + 1])));
+        }
+        const float d = h2f(x[b].d) * y[b].d, dmin = h2f(x[b].dmin) * y[b].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        accm += dmin * (float)summs;
+    }
+    return hsum8(acc) - accm;
+}
+
+static float dot_q6_K(int64_t n, const void *w, const void *a) {
+    const kl_block_q6_K *x = w;
+    const kl_block_q8_K *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 256; ++b) {
+        int16_t sc[16];
+        for (int g = 0; g < 16; ++g) sc[g] = x[b].scales[g];
+        const int corr = 32 * bsum_dot16(y[b].bsums, sc);
+        __m256i isum = _mm256_setr_epi32(-corr, 0, 0, 0, 0, 0, 0, 0);
+        for (int h = 0; h < 2; ++h) {
+            const uint8_t *ql = x[b].ql + 64 * h;
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i lows[4] = {
+                _mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+            for (int m = 0; m < 4; ++m) {
+                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * m), m3);
+                const __m256i u = _mm256_or_si256(lows[m], _mm256_slli_epi16(hb, 4));
+                const int c = 4 * h + m;   /* 32-element chunk index */
+                const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * c)));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale2(sc[2 * c], sc[2 * c + 1])));
+            }
+        }
+        const float d = h2f(x[b].d) * y[b].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+    }
+    return hsum8(acc);
+}
+
+void kl_fill_avx2(kl_kernels *t) {
+    t->dot[KL_F32]  = dot_f32;
+    t->dot[KL_F16]  = dot_f16;
+    t->dot[KL_BF16] = dot_bf16;
+    t->dot[KL_Q4_0] = dot_q4_0;
+    t->dot[KL_Q4_1] = dot_q4_1;
+    t->dot[KL_Q5_0] = dot_q5_0;
+    t->dot[KL_Q5_1] = dot_q5_1;
+    t->dot[KL_Q8_0] = dot_q8_0;
+    t->dot[KL_Q2_K] = dot_q2_K;
+    t->dot[KL_Q3_K] = dot_q3_K;
+    t->dot[KL_Q4_K] = dot_q4_K;
+    t->dot[KL_Q5_K] = dot_q5_K;
+    t->dot[KL_Q6_K] = dot_q6_K;
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#else  /* not x86 */
+#include "kl_internal.h"
+void kl_fill_avx2(kl_kernels *t) { (void)t; }
+#endif

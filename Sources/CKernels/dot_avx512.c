@@ -1,0 +1,445 @@
+/*
+ * dot_avx512.c - AVX-512 (F/BW/VL/DQ + VNNI) register-tiled kernels.
+ *
+ * Every quantized dot product is computed as an integer dot of UNSIGNED weight
+ * codes u (0..255) with the SIGNED int8 activations, plus an exact integer
+ * correction, so VNNI can be used without the sign trick:
+ *
+ *   Q4_0: w = u - 8,  Q5_0: w = u - 16,  Q8_0: w = (u ^ 0x80) - 128
+ *         sum(w*a) = dpbusd(u, a) - c*sum(a)         (c*sum(a) per activation block)
+ *   Q4_1/Q5_1: sum = d*da*dpbusd(u,a) + m*s
+ *   K-quants (Q8_K activations, 16/32-element sub-blocks with integer scales):
+ *         int16 pairs = maddubs(u, a); acc += dpwssd(pairs, scale)   (exact, no saturation:
+ *         u <= 63, |a| <= 128)
+ *         offsets (Q3_K: 4, Q6_K: 32) and mins (Q2_K, Q4_K, Q5_K) via the bsums.
+ *
+ * A tile computes R weight rows x C activation rows at once, so every weight
+ * block is unpacked once per tile and every activation block loaded once per
+ * tile. Tiles: 4x4, 4x1, 1x4, 1x1; vec_dot is the 1x1 tile.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#include "kl_internal.h"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
+#endif
+
+#define AI static inline __attribute__((always_inline))
+
+typedef void (*tile_fn)(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *out);
+
+AI uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+AI uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+AI float rdf(const uint8_t *p) { float v; memcpy(&v, p, 4); return v; }
+
+AI __m512i bcast256(const uint8_t *p) {
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+}
+
+/* [x0 x8 lanes, x1 x8 lanes] from lanes idx0/idx1 of a 128-bit float vector */
+AI __m512 spread2(__m128 v, __m512i idx) {
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(v));
+}
+
+/* ====================================================================== */
+/* Family A: 32-element blocks, Q8_0 / Q8_1 activations, 2 blocks per step */
+/* ====================================================================== */
+
+AI size_t a_wsz(int T) {
+    return T == KL_Q4_0 ? 18 : T == KL_Q4_1 ? 20 : T == KL_Q5_0 ? 22 : T == KL_Q5_1 ? 24 : 34;
+}
+AI int a_hasmin(int T) { return T == KL_Q4_1 || T == KL_Q5_1; }
+AI size_t a_asz(int T) { return a_hasmin(T) ? 36 : 34; }
+AI int a_corr(int T) { return T == KL_Q4_0 ? 8 : T == KL_Q5_0 ? 16 : T == KL_Q8_0 ? 128 : 0; }
+
+/* 64 int8 of two consecutive 32-byte runs (second one zero when !two) */
+AI __m512i ld2x32(const uint8_t *p0, const uint8_t *p1, int two) {
+    const __m256i lo = _mm256_loadu_si256((const __m256i *)p0);
+    if (!two) return _mm512_zextsi256_si512(lo);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_loadu_si256((const __m256i *)p1), 1);
+}
+
+/* unsigned weight codes of blocks b (bytes 0..31) and b+1 (bytes 32..63) */
+AI __m512i a_unpack(int T, const uint8_t *blk, int two) {
+    const size_t wsz = a_wsz(T);
+    if (T == KL_Q8_0)
+        return _mm512_xor_si512(ld2x32(blk + 2, blk + wsz + 2, two), _mm512_set1_epi8((char)0x80));
+    const size_t qoff = T == KL_Q4_0 ? 2 : T == KL_Q4_1 ? 4 : T == KL_Q5_0 ? 6 : 8;
+    const __m256i q0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + qoff)));
+    __m512i t;
+    if (two)
+        t = _mm512_inserti64x4(_mm512_castsi256_si512(q0),
+                               _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + wsz + qoff))), 1);
+    else
+        t = _mm512_zextsi256_si512(q0);
+    t = _mm512_mask_srli_epi16(t, (__mmask32)0xFF00FF00u, t, 4);   /* high nibbles -> elements 16..31 */
+    __m512i u = _mm512_and_si512(t, _mm512_set1_epi8(0x0F));
+    if (T == KL_Q5_0 || T == KL_Q5_1) {
+        const size_t hoff = T == KL_Q5_0 ? 2 : 4;
+        uint64_t bits = rd32(blk + hoff);
+        if (two) bits |= (uint64_t)rd32(blk + wsz + hoff) << 32;
+        u = _mm512_mask_add_epi8(u, _cvtu64_mask64(bits), u, _mm512_set1_epi8(16));
+    }
+    return u;
+}
+
+/* per-block fp16 scale pair(s) of two consecutive blocks, spread to [8 x b, 8 x b+1] */
+AI void a_scales(int hasmin, const uint8_t *blk, size_t bsz, int two, __m512 *d, __m512 *m) {
+    if (!hasmin) {
+        uint32_t v = rd16(blk);
+        if (two) v |= (uint32_t)rd16(blk + bsz) << 16;
+        const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128((int)v));
+        *d = spread2(f, _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+    } else {
+        uint64_t v = rd32(blk);
+        if (two) v |= (uint64_t)rd32(blk + bsz) << 32;
+        const __m128 f = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));   /* d0 m0 d1 m1 */
+        *d = spread2(f, _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2));
+        *m = spread2(f, _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3));
+    }
+}
+
+AI void a_step(int T, int R, int C, int two, const uint8_t *w, size_t wrb,
+               const uint8_t *a, size_t arb, __m512 acc[4][4]) {
+    const size_t wsz = a_wsz(T), asz = a_asz(T), aqo = a_hasmin(T) ? 4 : 2;
+    __m512i u[4];
+    __m512 dw[4], mw[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+        u[r] = a_unpack(T, w + r * wrb, two);
+        a_scales(a_hasmin(T), w + r * wrb, wsz, two, &dw[r], &mw[r]);
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) {
+        const uint8_t *ap = a + c * arb;
+        const __m512i av = ld2x32(ap + aqo, ap + asz + aqo, two);
+        __m512i init = _mm512_setzero_si512();
+        if (a_corr(T))
+            init = _mm512_sub_epi32(init, _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                              _mm512_set1_epi8((char)a_corr(T)), av));
+        __m512 da, sa;
+        a_scales(a_hasmin(T), ap, asz, two, &da, &sa);
+        if (a_hasmin(T)) sa = _mm512_mul_ps(sa, _mm512_set1_ps(0.125f));  /* 8 lanes per block */
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            const __m512i I = _mm512_dpbusd_epi32(init, u[r], av);
+            acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(dw[r], da), acc[r][c]);
+            if (a_hasmin(T)) acc[r][c] = _mm512_fmadd_ps(mw[r], sa, acc[r][c]);
+        }
+    }
+}
+
+AI void a_tile(int T, int R, int C, int64_t nb, const uint8_t *w, size_t wrb,
+               const uint8_t *a, size_t arb, float *out) {
+    const size_t wsz = a_wsz(T), asz = a_asz(T);
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) a_step(T, R, C, 1, w + b * wsz, wrb, a + b * asz, arb, acc);
+    if (b < nb) a_step(T, R, C, 0, w + b * wsz, wrb, a + b * asz, arb, acc);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) out[r * C + c] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+/* ====================================================================== */
+/* Family K: 256-element super-blocks, Q8_K activations                    */
+/* ====================================================================== */
+
+AI size_t k_wsz(int T) {
+    return T == KL_Q2_K ? 84 : T == KL_Q3_K ? 110 : T == KL_Q4_K ? 144 : T == KL_Q5_K ? 176 : 210;
+}
+AI int k_hasmin(int T) { return T == KL_Q2_K || T == KL_Q4_K || T == KL_Q5_K; }
+
+/* Per-row super-block scale data:
+ *  sc: 16 int16 (Q4_K/Q5_K: 8 scales then 8 mins; others: 16 group scales)
+ *  mn: 16 int16 multiplied with the 16 bsums: mins per 16-group (Q2_K; Q4_K/Q5_K
+ *      duplicated), or -offset*scale (Q3_K: -4, Q6_K: -32). */
+AI void k_scales(int T, const uint8_t *blk, __m256i *sc, __m256i *mn, __m512 *d, __m512 *dm) {
+    if (T == KL_Q4_K || T == KL_Q5_K) {
+        const uint32_t w0 = rd32(blk + 4), w1 = rd32(blk + 8), w2 = rd32(blk + 12);
+        const uint32_t s03 = w0 & 0x3f3f3f3fu;
+        const uint32_t m03 = w1 & 0x3f3f3f3fu;
+        const uint32_t s47 = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+        const uint32_t m47 = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+        *sc = _mm256_cvtepu8_epi16(_mm_setr_epi32((int)s03, (int)s47, (int)m03, (int)m47));
+        *mn = _mm256_permutexvar_epi16(_mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15), *sc);
+        *d = _mm512_set1_ps(_cvtsh_ss(rd16(blk)));
+        *dm = _mm512_set1_ps(_cvtsh_ss(rd16(blk + 2)));
+    } else if (T == KL_Q2_K) {
+        const __m128i raw = _mm_loadu_si128((const __m128i *)blk);
+        *sc = _mm256_cvtepu8_epi16(_mm_and_si128(raw, _mm_set1_epi8(0x0F)));
+        *mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F)));
+        *d = _mm512_set1_ps(_cvtsh_ss(rd16(blk + 80)));
+        *dm = _mm512_set1_ps(_cvtsh_ss(rd16(blk + 82)));
+    } else if (T == KL_Q3_K) {
+        const uint32_t w0 = rd32(blk + 96), w1 = rd32(blk + 100), w2 = rd32(blk + 104);
+        const uint32_t k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
+        const uint32_t s0 = (w0 & k4) | ((w2 & k2) << 4);
+        const uint32_t s1 = (w1 & k4) | (((w2 >> 2) & k2) << 4);
+        const uint32_t s2 = ((w0 >> 4) & k4) | (((w2 >> 4) & k2) << 4);
+        const uint32_t s3 = ((w1 >> 4) & k4) | (((w2 >> 6) & k2) << 4);
+        *sc = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_setr_epi32((int)s0, (int)s1, (int)s2, (int)s3)),
+                               _mm256_set1_epi16(32));
+        *mn = _mm256_mullo_epi16(*sc, _mm256_set1_epi16(-4));
+        *d = _mm512_set1_ps(_cvtsh_ss(rd16(blk + 108)));
+        *dm = *d;
+    } else { /* Q6_K */
+        *sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+        *mn = _mm256_mullo_epi16(*sc, _mm256_set1_epi16(-32));
+        *d = _mm512_set1_ps(_cvtsh_ss(rd16(blk + 208)));
+        *dm = *d;
+    }
+}
+
+/* int16 scale vector for 64-element chunk t (0..3), matching maddubs lanes */
+AI __m512i k_chunk_scale(int T, __m256i sc, int t) {
+    __m512i idx;
+    if (T == KL_Q4_K || T == KL_Q5_K) {  /* 32-element sub-blocks 2t, 2t+1 */
+        idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(2 * t))),
+                                 _mm256_set1_epi16((short)(2 * t + 1)), 1);
+    } else {                              /* 16-element groups 4t..4t+3 */
+        idx = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)(4 * t))),
+                                                           _mm_set1_epi16((short)(4 * t + 1)), 1)),
+            _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)(4 * t + 2))),
+                                    _mm_set1_epi16((short)(4 * t + 3)), 1), 1);
+    }
+    return _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc));
+}
+
+/* byte masks selecting bit (2t) in bytes 0..31 and bit (2t+1) in bytes 32..63 */
+AI __m512i k_bitsel(int t) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8((char)(1 << (2 * t)))),
+                              _mm256_set1_epi8((char)(1 << (2 * t + 1))), 1);
+}
+/* per-16-bit-lane shift counts: s0 for the low 256 bits, s1 for the high 256 bits */
+AI __m512i k_shifts(int s0, int s1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)s0)),
+                              _mm256_set1_epi16((short)s1), 1);
+}
+
+/* 64 unsigned codes of elements 64t..64t+63 (natural order) */
+AI __m512i k_unpack(int T, const uint8_t *blk, int t) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
+    if (T == KL_Q4_K || T == KL_Q5_K) {
+        const size_t qoff = T == KL_Q4_K ? 16 : 48;
+        __m512i q = bcast256(blk + qoff + 32 * t);
+        q = _mm512_mask_srli_epi16(q, (__mmask32)0xFFFF0000u, q, 4);
+        __m512i u = _mm512_and_si512(q, m4);
+        if (T == KL_Q5_K) {
+            const __mmask64 k = _mm512_test_epi8_mask(bcast256(blk + 16), k_bitsel(t));
+            u = _mm512_mask_add_epi8(u, k, u, _mm512_set1_epi8(16));
+        }
+        return u;
+    } else if (T == KL_Q6_K) {
+        const int h = t >> 1, odd = t & 1;
+        __m512i l = _mm512_loadu_si512((const void *)(blk + 64 * h));
+        if (odd) l = _mm512_srli_epi16(l, 4);
+        l = _mm512_and_si512(l, m4);
+        __m512i hb = _mm512_srlv_epi16(bcast256(blk + 128 + 32 * h), odd ? k_shifts(4, 6) : k_shifts(0, 2));
+        hb = _mm512_slli_epi16(_mm512_and_si512(hb, m2), 4);
+        return _mm512_or_si512(l, hb);
+    } else { /* Q2_K, Q3_K: 2-bit planes */
+        const int n = t >> 1, odd = t & 1;
+        const size_t qoff = T == KL_Q2_K ? 16 : 32;
+        __m512i u = _mm512_srlv_epi16(bcast256(blk + qoff + 32 * n), odd ? k_shifts(4, 6) : k_shifts(0, 2));
+        u = _mm512_and_si512(u, m2);
+        if (T == KL_Q3_K) {
+            const __mmask64 k = _mm512_test_epi8_mask(bcast256(blk), k_bitsel(t));
+            u = _mm512_mask_add_epi8(u, k, u, _mm512_set1_epi8(4));
+        }
+        return u;
+    }
+}
+
+AI void k_tile(int T, int R, int C, int64_t nsb, const uint8_t *w, size_t wrb,
+               const uint8_t *a, size_t arb, float *out) {
+    const size_t wsz = k_wsz(T), asz = sizeof(kl_block_q8_K);
+    __m512 facc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) facc[r][c] = _mm512_setzero_ps();
+
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        const uint8_t *wb = w + sb * wsz, *ab = a + sb * asz;
+        __m256i sc[4], mn[4];
+        __m512 d[4], dm[4];
+        __m512i iacc[4][4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) k_scales(T, wb + r * wrb, &sc[r], &mn[r], &d[r], &dm[r]);
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) {
+            if (k_hasmin(T)) {
+#pragma GCC unroll 4
+                for (int r = 0; r < R; ++r) iacc[r][c] = _mm512_setzero_si512();
+            } else {
+                const __m256i bs = _mm256_loadu_si256((const __m256i *)(ab + c * arb + 260));
+#pragma GCC unroll 4
+                for (int r = 0; r < R; ++r) iacc[r][c] = _mm512_zextsi256_si512(_mm256_madd_epi16(mn[r], bs));
+            }
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; ++t) {
+            __m512i u[4], s[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < R; ++r) {
+                u[r] = k_unpack(T, wb + r * wrb, t);
+                s[r] = k_chunk_scale(T, sc[r], t);
+            }
+#pragma GCC unroll 4
+            for (int c = 0; c < C; ++c) {
+                const __m512i av = _mm512_loadu_si512((const void *)(ab + c * arb + 4 + 64 * t));
+#pragma GCC unroll 4
+                for (int r = 0; r < R; ++r)
+                    iacc[r][c] = _mm512_dpwssd_epi32(iacc[r][c], _mm512_maddubs_epi16(u[r], av), s[r]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) {
+            const __m512 da = _mm512_set1_ps(rdf(ab + c * arb));
+            if (k_hasmin(T)) {
+                const __m256i bs = _mm256_loadu_si256((const __m256i *)(ab + c * arb + 260));
+#pragma GCC unroll 4
+                for (int r = 0; r < R; ++r) {
+                    const __m512 fm = _mm512_zextps256_ps512(_mm256_cvtepi32_ps(_mm256_madd_epi16(mn[r], bs)));
+                    const __m512 v = _mm512_fmsub_ps(d[r], _mm512_cvtepi32_ps(iacc[r][c]), _mm512_mul_ps(dm[r], fm));
+                    facc[r][c] = _mm512_fmadd_ps(da, v, facc[r][c]);
+                }
+            } else {
+#pragma GCC unroll 4
+                for (int r = 0; r < R; ++r)
+                    facc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][c]), _mm512_mul_ps(d[r], da), facc[r][c]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) out[r * C + c] = _mm512_reduce_add_ps(facc[r][c]);
+}
+
+/* ====================================================================== */
+/* Instantiation and driver                                                */
+/* ====================================================================== */
+
+#define KL_TILES(NAME, FAM, T)                                                                              \
+    static void NAME##_44(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
+    { FAM(T, 4, 4, nb, w, wrb, a, arb, o); }                                                               \
+    static void NAME##_41(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
+    { FAM(T, 4, 1, nb, w, wrb, a, arb, o); }                                                               \
+    static void NAME##_14(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
+    { FAM(T, 1, 4, nb, w, wrb, a, arb, o); }                                                               \
+    static void NAME##_11(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
+    { FAM(T, 1, 1, nb, w, wrb, a, arb, o); }
+
+KL_TILES(t_q4_0, a_tile, KL_Q4_0)
+KL_TILES(t_q4_1, a_tile, KL_Q4_1)
+KL_TILES(t_q5_0, a_tile, KL_Q5_0)
+KL_TILES(t_q5_1, a_tile, KL_Q5_1)
+KL_TILES(t_q8_0, a_tile, KL_Q8_0)
+KL_TILES(t_q2_K, k_tile, KL_Q2_K)
+KL_TILES(t_q3_K, k_tile, KL_Q3_K)
+KL_TILES(t_q4_K, k_tile, KL_Q4_K)
+KL_TILES(t_q5_K, k_tile, KL_Q5_K)
+KL_TILES(t_q6_K, k_tile, KL_Q6_K)
+
+typedef struct { tile_fn t44, t41, t14, t11; int64_t bs; } tile_set;
+
+static void drive(const tile_set *ts, int64_t k, const void *W, size_t wrb,
+                  int64_t r0, int64_t r1, const void *A, size_t arb, int64_t na,
+                  float *C, int64_t ldc) {
+    const int64_t nb = k / ts->bs;
+    const uint8_t *w = (const uint8_t *)W, *a = (const uint8_t *)A;
+    /* keep a chunk of activation rows (~256 KiB) hot in L2 while sweeping the weight rows */
+    int64_t chunk = (int64_t)((256u * 1024u) / (arb ? arb : 1)) & ~(int64_t)3;
+    if (chunk < 4) chunk = 4;
+    float o[16];
+    for (int64_t j0 = 0; j0 < na; j0 += chunk) {
+        const int64_t j1 = j0 + chunk < na ? j0 + chunk : na;
+        int64_t i = r0;
+        for (; i + 4 <= r1; i += 4) {
+            const uint8_t *wi = w + (size_t)i * wrb;
+            int64_t j = j0;
+            for (; j + 4 <= j1; j += 4) {
+                ts->t44(nb, wi, wrb, a + (size_t)j * arb, arb, o);
+                for (int r = 0; r < 4; ++r)
+                    for (int c = 0; c < 4; ++c) C[(j + c) * ldc + i + r] = o[r * 4 + c];
+            }
+            for (; j < j1; ++j) {
+                ts->t41(nb, wi, wrb, a + (size_t)j * arb, arb, o);
+                for (int r = 0; r < 4; ++r) C[j * ldc + i + r] = o[r];
+            }
+        }
+        for (; i < r1; ++i) {
+            const uint8_t *wi = w + (size_t)i * wrb;
+            int64_t j = j0;
+            for (; j + 4 <= j1; j += 4) {
+                ts->t14(nb, wi, wrb, a + (size_t)j * arb, arb, o);
+                for (int c = 0; c < 4; ++c) C[(j + c) * ldc + i] = o[c];
+            }
+            for (; j < j1; ++j) {
+                ts->t11(nb, wi, wrb, a + (size_t)j * arb, arb, o);
+                C[j * ldc + i] = o[0];
+            }
+        }
+    }
+}
+
+#define KL_ENTRY(NAME, BS)                                                                                \
+    static const tile_set NAME##_set = {NAME##_44, NAME##_41, NAME##_14, NAME##_11, BS};                  \
+    static float NAME##_dot(int64_t n, const void *w, const void *a) {                                   \
+        float o;                                                                                          \
+        NAME##_11(n / (BS), (const uint8_t *)w, 0, (const uint8_t *)a, 0, &o);                           \
+        return o;                                                                                         \
+    }                                                                                                     \
+    static void NAME##_gemm(int64_t k, const void *W, size_t wrb, int64_t r0, int64_t r1, const void *A, \
+                            size_t arb, int64_t na, float *C, int64_t ldc) {                              \
+        drive(&NAME##_set, k, W, wrb, r0, r1, A, arb, na, C, ldc);                                        \
+    }
+
+KL_ENTRY(t_q4_0, 32)
+KL_ENTRY(t_q4_1, 32)
+KL_ENTRY(t_q5_0, 32)
+KL_ENTRY(t_q5_1, 32)
+KL_ENTRY(t_q8_0, 32)
+KL_ENTRY(t_q2_K, 256)
+KL_ENTRY(t_q3_K, 256)
+KL_ENTRY(t_q4_K, 256)
+KL_ENTRY(t_q5_K, 256)
+KL_ENTRY(t_q6_K, 256)
+
+void kl_fill_avx512(kl_kernels *t) {
+#define SET(TY, NAME) do { t->dot[TY] = NAME##_dot; t->gemm[TY] = NAME##_gemm; } while (0)
+    SET(KL_Q4_0, t_q4_0);
+    SET(KL_Q4_1, t_q4_1);
+    SET(KL_Q5_0, t_q5_0);
+    SET(KL_Q5_1, t_q5_1);
+    SET(KL_Q8_0, t_q8_0);
+    SET(KL_Q2_K, t_q2_K);
+    SET(KL_Q3_K, t_q3_K);
+    SET(KL_Q4_K, t_q4_K);
+    SET(KL_Q5_K, t_q5_K);
+    SET(KL_Q6_K, t_q6_K);
+#undef SET
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#else  /* not x86 */
+#include "kl_internal.h"
+void kl_fill_avx512(kl_kernels *t) { (void)t; }
+#endif

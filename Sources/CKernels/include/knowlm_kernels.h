@@ -1,0 +1,85 @@
+/*
+ * knowlm_kernels.h - quantized CPU kernels for KnowLM (ggml/GGUF compatible).
+ *
+ * Block layouts, dequantization and activation quantization follow ggml's
+ * CPU backend bit for bit, so dot products reproduce llama.cpp's results
+ * (integer partial sums are exact; only float summation order may differ).
+ *
+ * All functions are thread-safe and do not allocate. Runtime ISA dispatch
+ * (scalar / AVX2+FMA+F16C / AVX-512 VNNI) is chosen once, on first use.
+ */
+#ifndef KNOWLM_KERNELS_H
+#define KNOWLM_KERNELS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* GGML type ids (same numbers as ggml / GGUF). */
+enum {
+    KL_F32  = 0,
+    KL_F16  = 1,
+    KL_Q4_0 = 2,
+    KL_Q4_1 = 3,
+    KL_Q5_0 = 6,
+    KL_Q5_1 = 7,
+    KL_Q8_0 = 8,
+    KL_Q8_1 = 9,
+    KL_Q2_K = 10,
+    KL_Q3_K = 11,
+    KL_Q4_K = 12,
+    KL_Q5_K = 13,
+    KL_Q6_K = 14,
+    KL_Q8_K = 15,
+    KL_BF16 = 30
+};
+
+/* Elements per block (1 for F32/F16/BF16); 0 if the type is unknown/unsupported. */
+int64_t kl_block_size(int type);
+/* Bytes per block; 0 if unknown. */
+int64_t kl_type_size(int type);
+/* Bytes of a row of n elements (n must be a multiple of the block size); 0 if unknown or bad n. */
+size_t kl_row_size(int type, int64_t n);
+
+/* Activation format llama.cpp's CPU backend uses for weights of this type:
+ * Q4_0,Q5_0,Q8_0 -> Q8_0; Q4_1,Q5_1 -> Q8_1; K-quants -> Q8_K;
+ * F16 -> F16; BF16 -> BF16; F32 -> F32; -1 if unknown. */
+int kl_vec_dot_type(int type);
+
+/* Dequantize one row of n elements. Returns 0 on success, -1 for an unknown type or bad n. */
+int kl_dequantize_row(int type, const void *src, float *dst, int64_t n);
+
+/* Quantize one row (activation formats): Q8_0, Q8_1, Q8_K, F16, BF16, F32 (copy).
+ * Returns 0 on success, -1 otherwise. Matches what ggml's x86 CPU backend executes. */
+int kl_quantize_row(int type, const float *src, void *dst, int64_t n);
+
+/* Dot product of one weight row (wtype) with one activation row that is already
+ * in kl_vec_dot_type(wtype) format. n = row length in elements. */
+float kl_vec_dot(int wtype, int64_t n, const void *w, const void *a);
+
+/* C[j*ldc + i] = dot(W row i, A row j) for i in [row_begin,row_end), j in [0,n_a).
+ * W rows are w_row_bytes apart, A rows a_row_bytes apart (A in vec_dot_type format).
+ * k = row length in elements. Tiled for n_a > 1; a plain GEMV for n_a == 1. */
+void kl_gemm(int wtype, int64_t k, const void *W, size_t w_row_bytes,
+             int64_t row_begin, int64_t row_end,
+             const void *A, size_t a_row_bytes, int64_t n_a,
+             float *C, int64_t ldc);
+
+/* IEEE half / bfloat16 conversions (round-to-nearest-even, like ggml). */
+float    kl_fp16_to_fp32(uint16_t h);
+uint16_t kl_fp32_to_fp16(float f);
+float    kl_bf16_to_fp32(uint16_t h);
+uint16_t kl_fp32_to_bf16(float f);
+
+/* Space-separated list of the ISA features the runtime dispatch picked,
+ * e.g. "avx2 fma f16c avx512 vnni", or "scalar". */
+const char *kl_cpu_features(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KNOWLM_KERNELS_H */

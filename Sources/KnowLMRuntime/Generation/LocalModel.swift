@@ -1,0 +1,160 @@
+import COpenBLAS
+import Dispatch
+import Foundation
+import KnowLMCore
+
+/// Options for running a model on this machine.
+public struct RuntimeOptions: Sendable {
+    /// Context window in tokens (prompt plus generation); nil uses min(trained context, 4096).
+    public var contextLength: Int?
+    /// Tokens evaluated per forward pass while reading a prompt.
+    public var batchSize: Int = 512
+    public var threads: ThreadCount = .cores
+    public var precision: Precision = .llamaCpp
+    public init() {}
+}
+
+/// A transformer running on this machine's CPU, with its tokenizer and KV cache.
+///
+/// One serial queue owns the model: concurrent callers queue instead of racing, and a
+/// prompt that shares a prefix with the previous one reuses that part of the KV cache.
+public final class LocalModel: LanguageModel, @unchecked Sendable {
+    // @unchecked: all mutable state (`state`) is touched only on `queue`.
+    public let name: String
+    public let transformer: Transformer
+    public let tokenizer: any Tokenizer
+    public let contextLength: Int
+    public let options: RuntimeOptions
+    /// Seconds spent opening files and building weights and tokenizer.
+    public let loadSeconds: Double
+    private let queue = DispatchQueue(label: "knowlm.model")
+    private var state: InferenceState
+
+    public init(transformer: Transformer, tokenizer: any Tokenizer, name: String, options: RuntimeOptions, loadSeconds: Double = 0) throws {
+        self.transformer = transformer
+        self.tokenizer = tokenizer
+        self.name = name
+        self.options = options
+        self.loadSeconds = loadSeconds
+        let context = options.contextLength ?? min(transformer.config.trainedContextLength, 4096)
+        guard context > 1 else { throw RuntimeError.invalidArgument("context length must be at least 2 tokens, got \(context)") }
+        contextLength = context
+        guard options.batchSize > 0 else { throw RuntimeError.invalidArgument("batch size must be positive") }
+        openblas_set_num_threads(Int32(options.threads.value))
+        state = InferenceState(config: transformer.config, contextLength: context,
+                               batchCapacity: min(options.batchSize, context), threads: options.threads,
+                               precision: options.precision)
+    }
+
+    /// Loads a GGUF file or a Hugging Face folder (`config.json`, `*.safetensors`, `tokenizer.model`).
+    public static func load(path: String, options: RuntimeOptions = RuntimeOptions()) throws -> LocalModel {
+        let start = Date()
+        let url = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw RuntimeError.cannotOpen(path: path, reason: "no such file or directory")
+        }
+        let transformer: Transformer
+        let tokenizer: any Tokenizer
+        if isDirectory.boolValue {
+            (transformer, tokenizer) = try HuggingFaceLlama.load(folder: url)
+        } else {
+            let file = try GGUFFile(url: url)
+            guard let arch = file.architecture else { throw RuntimeError.missingMetadata("general.architecture") }
+            let type = try ArchitectureRegistry.architecture(named: arch)
+            transformer = try type.load(file, loader: GGUFWeightLoader(file: file))
+            tokenizer = try SentencePieceTokenizer(gguf: file)
+        }
+        guard tokenizer.vocabularySize <= transformer.config.vocabularySize else {
+            throw RuntimeError.tokenizer("vocabulary of \(tokenizer.vocabularySize) tokens is larger than the model's \(transformer.config.vocabularySize) embeddings")
+        }
+        return try LocalModel(transformer: transformer, tokenizer: tokenizer, name: url.lastPathComponent,
+                              options: options, loadSeconds: Date().timeIntervalSince(start))
+    }
+
+    /// Loads only the tokenizer of a GGUF file or Hugging Face folder (no weights touched).
+    public static func loadTokenizer(path: String) throws -> any Tokenizer {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw RuntimeError.cannotOpen(path: path, reason: "no such file or directory")
+        }
+        if isDirectory.boolValue {
+            return try SentencePieceTokenizer(modelFile: URL(fileURLWithPath: path).appendingPathComponent("tokenizer.model"))
+        }
+        return try SentencePieceTokenizer(gguf: GGUFFile(path: path))
+    }
+
+    // MARK: synchronous API (runs on the model's queue)
+
+    /// Logits after each of `tokens`, evaluated from an empty cache: `[position][vocabulary]`.
+    public func logits(for tokens: [TokenID]) throws -> [[Float]] {
+        try queue.sync {
+            state.truncate(to: 0, slidingWindow: nil)
+            let vocab = transformer.config.vocabularySize
+            var result: [[Float]] = []
+            var start = 0
+            while start < tokens.count {
+                let end = min(tokens.count, start + state.batchCapacity)
+                let rows = Array(0..<(end - start))
+                var buffer = [Float](repeating: 0, count: rows.count * vocab)
+                try buffer.withUnsafeMutableBufferPointer {
+                    try transformer.forward(tokens[start..<end], state: state, logitRows: rows, logits: $0.baseAddress!)
+                }
+                state.tokens += tokens[start..<end]
+                for r in rows { result.append(Array(buffer[(r * vocab)..<((r + 1) * vocab)])) }
+                start = end
+            }
+            return result
+        }
+    }
+
+    /// Generates synchronously, calling `onToken` for every new token.
+    public func generate(tokens prompt: [TokenID], parameters: GenerateParameters,
+                         isCancelled: @escaping @Sendable () -> Bool = { false },
+                         onToken: (TokenID, String, TokenLogprob?) -> Void = { _, _, _ in }) throws -> GenerationResult {
+        try queue.sync {
+            try generateOnQueue(tokens: prompt, parameters: parameters, isCancelled: isCancelled, onToken: onToken)
+        }
+    }
+
+    private func generateOnQueue(tokens prompt: [TokenID], parameters: GenerateParameters,
+                                 isCancelled: () -> Bool,
+                                 onToken: (TokenID, String, TokenLogprob?) -> Void) throws -> GenerationResult {
+        dispatchPrecondition(condition: .onQueue(queue))
+        var loop = GenerationLoop(model: transformer, tokenizer: tokenizer, state: state)
+        if parameters.numBeams > 1 {
+            return try loop.beamSearch(prompt: prompt, parameters: parameters, isCancelled: isCancelled)
+        }
+        return try loop.run(prompt: prompt, parameters: parameters, isCancelled: isCancelled, onToken: onToken)
+    }
+
+    // MARK: LanguageModel
+
+    public func generate(prompt: String, parameters: GenerateParameters) -> AsyncThrowingStream<Generation, any Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: Generation.self)
+        let cancelled = CancellationFlag()
+        continuation.onTermination = { _ in cancelled.set() }
+        queue.async { [self] in
+            do {
+                let tokens = try tokenizer.encode(prompt, addBOS: parameters.addBOS && tokenizer.addsBOS,
+                                                  parseSpecial: parameters.parseSpecial)
+                let result = try generateOnQueue(tokens: tokens, parameters: parameters, isCancelled: { cancelled.isSet }) { id, text, logprob in
+                    continuation.yield(.token(id, text: text, logprob: logprob))
+                }
+                continuation.yield(.done(result))
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        return stream
+    }
+}
+
+/// A flag set from any thread and read from the model's queue.
+final class CancellationFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}

@@ -1,0 +1,151 @@
+import CKernels
+import COpenBLAS
+import Foundation
+
+/// A 2-D weight (`rows` outputs × `columns` inputs) stored in any computable ggml type,
+/// used in place from the memory-mapped file.
+public struct WeightMatrix: @unchecked Sendable {
+    public let name: String
+    public let type: GGMLType
+    public let rows: Int
+    public let columns: Int
+    public let rowBytes: Int
+    let base: UnsafeRawPointer
+    /// Keeps the mapping (or owned storage) alive.
+    let owner: AnyObject
+
+    init(name: String, type: GGMLType, rows: Int, columns: Int, base: UnsafeRawPointer, owner: AnyObject) throws {
+        guard type.isComputable, kl_block_size(Int32(type.rawValue)) > 0 else {
+            throw RuntimeError.unsupportedTensorType(tensor: name, type: type.name)
+        }
+        guard columns % type.blockSize == 0 else {
+            throw RuntimeError.malformed(file: name, reason: "row length \(columns) is not a multiple of the \(type) block size")
+        }
+        self.name = name
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        self.rowBytes = kl_row_size(Int32(type.rawValue), Int64(columns))
+        self.base = base
+        self.owner = owner
+    }
+
+    /// Activation format llama.cpp multiplies this weight with.
+    var activationType: GGMLType { GGMLType(rawValue: UInt32(kl_vec_dot_type(Int32(type.rawValue)))) }
+
+    func rowPointer(_ row: Int) -> UnsafeRawPointer { base + row * rowBytes }
+
+    /// Dequantizes one row into `destination` (`columns` floats).
+    func dequantizeRow(_ row: Int, into destination: UnsafeMutablePointer<Float>) {
+        _ = kl_dequantize_row(Int32(type.rawValue), rowPointer(row), destination, Int64(columns))
+    }
+}
+
+/// How matrix products treat activations.
+public enum Precision: String, Sendable, CaseIterable {
+    /// Quantize activations to 8 bits per block as llama.cpp's CPU backend does (the fast path,
+    /// and the one that matches llama.cpp's logits).
+    case llamaCpp = "llama.cpp"
+    /// Dequantize weights and multiply in float32 (a reference that matches a dequantized
+    /// float model, e.g. transformers loading the GGUF).
+    case float32
+}
+
+/// A batch of activation rows (`count` × `width` floats) with its quantized forms, made on
+/// first use per activation type and reused by every weight that needs the same type.
+final class ActivationBatch {
+    let width: Int
+    private(set) var count: Int
+    let floats: UnsafeMutablePointer<Float>
+    private let capacity: Int
+    private var quantized: [GGMLType: (buffer: UnsafeMutableRawPointer, rowBytes: Int)] = [:]
+    private var valid: Set<GGMLType> = []
+
+    init(width: Int, capacity: Int) {
+        self.width = width
+        self.capacity = capacity
+        self.count = capacity
+        floats = .allocate(capacity: width * capacity)
+        floats.initialize(repeating: 0, count: width * capacity)
+    }
+
+    deinit {
+        floats.deallocate()
+        for (_, q) in quantized { q.buffer.deallocate() }
+    }
+
+    /// Declares that `rows` rows of `floats` were rewritten; quantized copies are stale.
+    func invalidate(rows: Int) {
+        precondition(rows <= capacity)
+        count = rows
+        valid.removeAll(keepingCapacity: true)
+    }
+
+    func quantizedRows(as type: GGMLType, threads: ThreadCount) -> (UnsafeRawPointer, Int) {
+        let rowBytes = kl_row_size(Int32(type.rawValue), Int64(width))
+        if quantized[type] == nil {
+            quantized[type] = (.allocate(byteCount: rowBytes * capacity, alignment: 64), rowBytes)
+        }
+        let buffer = quantized[type]!.buffer
+        if !valid.contains(type) {
+            if type == .f32 {
+                buffer.copyMemory(from: floats, byteCount: rowBytes * count)
+            } else {
+                let src = SendableBox(floats), dst = SendableBox(buffer)
+                let width = self.width
+                threads.parallelFor(count, minimumPerThread: 4) { range in
+                    for r in range {
+                        _ = kl_quantize_row(Int32(type.rawValue), src.value + r * width, dst.value + r * rowBytes, Int64(width))
+                    }
+                }
+            }
+            valid.insert(type)
+        }
+        return (UnsafeRawPointer(buffer), rowBytes)
+    }
+}
+
+/// Matrix products of weights with activation batches.
+struct MatMul {
+    let threads: ThreadCount
+    let precision: Precision
+
+    /// `output[j * ldo + i] = W[i] · input[j]` for every row `i` of `weight` and every
+    /// activation row `j`.
+    func callAsFunction(_ weight: WeightMatrix, _ input: ActivationBatch,
+                        _ output: UnsafeMutablePointer<Float>, ldo: Int) {
+        precondition(input.width == weight.columns, "\(weight.name): input width \(input.width) != \(weight.columns)")
+        if precision == .float32 && weight.type != .f32 {
+            float32Reference(weight, input, output, ldo: ldo)
+            return
+        }
+        let (a, aRowBytes) = input.quantizedRows(as: weight.activationType, threads: threads)
+        let n = input.count
+        let out = SendableBox(output), aBox = SendableBox(a)
+        // Row chunks in multiples of 16 keep each thread's tiles whole.
+        threads.parallelFor(weight.rows, granularity: 16, minimumPerThread: 64) { range in
+            kl_gemm(Int32(weight.type.rawValue), Int64(weight.columns), weight.base, weight.rowBytes,
+                    Int64(range.lowerBound), Int64(range.upperBound),
+                    aBox.value, aRowBytes, Int64(n), out.value, Int64(ldo))
+        }
+    }
+
+    /// Dequantizes blocks of weight rows and multiplies them in float32 with BLAS (which
+    /// threads the product itself).
+    private func float32Reference(_ weight: WeightMatrix, _ input: ActivationBatch,
+                                  _ output: UnsafeMutablePointer<Float>, ldo: Int) {
+        let n = input.count, k = weight.columns
+        let blockRows = 256
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * k)
+        defer { scratch.deallocate() }
+        var start = 0
+        while start < weight.rows {
+            let m = min(blockRows, weight.rows - start)
+            for r in 0..<m { weight.dequantizeRow(start + r, into: scratch + r * k) }
+            // C (n × m, ldc = ldo) = X (n × k) · Wᵀ (k × m)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(m), Int32(k),
+                        1, input.floats, Int32(k), scratch, Int32(k), 0, output + start, Int32(ldo))
+            start += m
+        }
+    }
+}

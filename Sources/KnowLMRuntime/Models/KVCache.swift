@@ -1,0 +1,146 @@
+import Foundation
+import KnowLMCore
+
+/// Keys and values of one layer. A ring of `capacity` slots: position `p` lives in slot
+/// `p % capacity`. Global layers get the whole context; sliding-window layers only the window
+/// plus one batch, which is all their queries can see.
+final class KVCache {
+    let capacity: Int
+    let keyWidth: Int
+    let valueWidth: Int
+    let keys: UnsafeMutablePointer<Float>
+    let values: UnsafeMutablePointer<Float>
+    /// Position held by each slot, -1 when empty.
+    private(set) var positions: [Int]
+    /// Slots that have ever been written (they fill from 0 upwards).
+    private(set) var filledSlots = 0
+
+    init(capacity: Int, keyWidth: Int, valueWidth: Int) {
+        self.capacity = capacity
+        self.keyWidth = keyWidth
+        self.valueWidth = valueWidth
+        keys = .allocate(capacity: capacity * keyWidth)
+        keys.initialize(repeating: 0, count: capacity * keyWidth)
+        values = .allocate(capacity: capacity * valueWidth)
+        values.initialize(repeating: 0, count: capacity * valueWidth)
+        positions = [Int](repeating: -1, count: capacity)
+    }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
+    }
+
+    func store(keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows: Int, position0: Int) {
+        for j in 0..<rows {
+            let p = position0 + j
+            let slot = p % capacity
+            (keys + slot * keyWidth).update(from: k + j * keyWidth, count: keyWidth)
+            (values + slot * valueWidth).update(from: v + j * valueWidth, count: valueWidth)
+            positions[slot] = p
+            filledSlots = max(filledSlots, slot + 1)
+        }
+    }
+
+    /// Whether every position in `range` is still held.
+    func holds(_ range: Range<Int>) -> Bool {
+        range.allSatisfy { positions[$0 % capacity] == $0 }
+    }
+
+    /// Forgets positions from `length` on.
+    func truncate(to length: Int) {
+        for s in 0..<capacity where positions[s] >= length { positions[s] = -1 }
+    }
+
+    func copy(from other: KVCache) {
+        keys.update(from: other.keys, count: capacity * keyWidth)
+        values.update(from: other.values, count: capacity * valueWidth)
+        positions = other.positions
+        filledSlots = other.filledSlots
+    }
+}
+
+/// Everything one sequence needs while it runs: the KV caches, the tokens they hold and the
+/// scratch buffers of the forward pass (allocated once, sized for a full batch).
+final class InferenceState {
+    let contextLength: Int
+    let batchCapacity: Int
+    let threads: ThreadCount
+    let precision: Precision
+    let caches: [KVCache]
+    /// Tokens whose keys and values are in the caches.
+    var tokens: [TokenID] = []
+    /// Positions filled so far (equals `tokens.count`).
+    var length = 0
+
+    let residual: UnsafeMutablePointer<Float>
+    let normed: ActivationBatch
+    let attended: ActivationBatch
+    let hidden: ActivationBatch
+    let headInput: ActivationBatch
+    let q: UnsafeMutablePointer<Float>
+    let k: UnsafeMutablePointer<Float>
+    let v: UnsafeMutablePointer<Float>
+    let gate: UnsafeMutablePointer<Float>
+    let up: UnsafeMutablePointer<Float>
+    let scratch: UnsafeMutablePointer<Float>
+    let scores: UnsafeMutablePointer<Float>
+    private var allocations: [UnsafeMutablePointer<Float>] = []
+
+    init(config c: TransformerConfig, contextLength: Int, batchCapacity: Int, threads: ThreadCount, precision: Precision) {
+        self.contextLength = contextLength
+        self.batchCapacity = batchCapacity
+        self.threads = threads
+        self.precision = precision
+        let kWidth = c.kvHeadCount * c.keyLength, vWidth = c.kvHeadCount * c.valueLength
+        caches = (0..<c.layerCount).map { l in
+            let capacity = c.slidingLayers[l] ? min(contextLength, (c.slidingWindow ?? contextLength) + batchCapacity) : contextLength
+            return KVCache(capacity: capacity, keyWidth: kWidth, valueWidth: vWidth)
+        }
+        var allocations: [UnsafeMutablePointer<Float>] = []
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            p.initialize(repeating: 0, count: count)
+            allocations.append(p)
+            return p
+        }
+        let n = batchCapacity
+        residual = buffer(n * c.embeddingLength)
+        q = buffer(n * c.headCount * c.keyLength)
+        k = buffer(n * kWidth)
+        v = buffer(n * vWidth)
+        gate = buffer(n * c.feedForwardLength)
+        up = buffer(n * c.feedForwardLength)
+        scratch = buffer(n * c.embeddingLength)
+        let longestCache = caches.map(\.capacity).max() ?? contextLength
+        scores = buffer(n * longestCache)
+        self.allocations = allocations
+        normed = ActivationBatch(width: c.embeddingLength, capacity: n)
+        attended = ActivationBatch(width: c.headCount * c.valueLength, capacity: n)
+        hidden = ActivationBatch(width: c.feedForwardLength, capacity: n)
+        headInput = ActivationBatch(width: c.embeddingLength, capacity: n)
+    }
+
+    deinit { for p in allocations { p.deallocate() } }
+
+    /// Keeps the first `length` tokens and forgets the rest, if the caches still hold what the
+    /// kept tokens need; otherwise starts over. Returns the length actually kept.
+    @discardableResult
+    func truncate(to length: Int, slidingWindow: Int?) -> Int {
+        var keep = min(length, self.length)
+        if keep > 0 {
+            let needed = max(0, keep - (slidingWindow ?? keep))..<keep
+            if !caches.allSatisfy({ $0.holds($0.capacity >= contextLength ? 0..<keep : needed) }) { keep = 0 }
+        }
+        for cache in caches { cache.truncate(to: keep) }
+        tokens.removeLast(tokens.count - keep)
+        self.length = keep
+        return keep
+    }
+
+    func copy(from other: InferenceState) {
+        for (a, b) in zip(caches, other.caches) { a.copy(from: b) }
+        tokens = other.tokens
+        length = other.length
+    }
+}

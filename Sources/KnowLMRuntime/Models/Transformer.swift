@@ -1,0 +1,235 @@
+import COpenBLAS
+import Foundation
+import KnowLMCore
+
+/// Weights of one decoder block.
+struct LayerWeights: @unchecked Sendable {
+    var attentionNorm: [Float]
+    var query: WeightMatrix
+    var key: WeightMatrix
+    var value: WeightMatrix
+    var output: WeightMatrix
+    var queryBias: [Float]?
+    var keyBias: [Float]?
+    var valueBias: [Float]?
+    var queryNorm: [Float]?
+    var keyNorm: [Float]?
+    var postAttentionNorm: [Float]?
+    var feedForwardNorm: [Float]
+    var gate: WeightMatrix
+    var up: WeightMatrix
+    var down: WeightMatrix
+    var postFeedForwardNorm: [Float]?
+}
+
+/// All weights of a decoder-only transformer.
+struct TransformerWeights: @unchecked Sendable {
+    var tokenEmbedding: WeightMatrix
+    var layers: [LayerWeights]
+    var outputNorm: [Float]
+    /// The LM head (the token embedding itself when tied).
+    var output: WeightMatrix
+    /// Llama 3 RoPE frequency factors (`rope_freqs.weight`), one per pair of dimensions.
+    var ropeFrequencyFactors: [Float]?
+}
+
+/// A decoder-only transformer: the forward pass shared by every supported architecture.
+/// Architectures differ only in their `TransformerConfig` flags and in how their files name
+/// tensors (see the files beside this one).
+public final class Transformer: @unchecked Sendable {
+    public let config: TransformerConfig
+    let weights: TransformerWeights
+
+    init(config: TransformerConfig, weights: TransformerWeights) throws {
+        try config.validate()
+        self.config = config
+        self.weights = weights
+    }
+
+    /// Runs `tokens` (at positions `state.length ..< state.length + tokens.count`) through the
+    /// model, appending them to the KV cache, and writes the logits of the rows selected by
+    /// `logitRows` (indices into `tokens`) into `logits` (`logitRows.count × vocabularySize`).
+    func forward(_ tokens: ArraySlice<TokenID>, state: InferenceState, logitRows: [Int],
+                 logits: UnsafeMutablePointer<Float>) throws {
+        let n = tokens.count
+        guard n > 0 else { return }
+        guard n <= state.batchCapacity else {
+            throw RuntimeError.invalidArgument("batch of \(n) tokens exceeds the batch capacity \(state.batchCapacity)")
+        }
+        guard state.length + n <= state.contextLength else {
+            throw RuntimeError.promptTooLong(tokens: state.length + n, context: state.contextLength)
+        }
+        let c = config
+        let dim = c.embeddingLength
+        let matmul = MatMul(threads: state.threads, precision: state.precision)
+        let position0 = state.length
+
+        // Embeddings.
+        let x = state.residual
+        for (j, token) in tokens.enumerated() {
+            guard token >= 0 && Int(token) < weights.tokenEmbedding.rows else {
+                throw RuntimeError.invalidArgument("token id \(token) is outside the vocabulary of \(weights.tokenEmbedding.rows)")
+            }
+            weights.tokenEmbedding.dequantizeRow(Int(token), into: x + j * dim)
+            if let s = c.embeddingScale { VectorOps.scale(x + j * dim, by: s, count: dim) }
+        }
+
+        let qWidth = c.headCount * c.keyLength
+        let kWidth = c.kvHeadCount * c.keyLength
+        let vWidth = c.kvHeadCount * c.valueLength
+        for (l, layer) in weights.layers.enumerated() {
+            // Attention.
+            let normed = state.normed
+            for j in 0..<n {
+                VectorOps.rmsNorm(x + j * dim, layer.attentionNorm, normed.floats + j * dim, count: dim, epsilon: c.normEpsilon)
+            }
+            normed.invalidate(rows: n)
+            matmul(layer.query, normed, state.q, ldo: qWidth)
+            matmul(layer.key, normed, state.k, ldo: kWidth)
+            matmul(layer.value, normed, state.v, ldo: vWidth)
+            if let b = layer.queryBias { addBias(b, state.q, rows: n, width: qWidth) }
+            if let b = layer.keyBias { addBias(b, state.k, rows: n, width: kWidth) }
+            if let b = layer.valueBias { addBias(b, state.v, rows: n, width: vWidth) }
+            if let w = layer.queryNorm { normalizeHeads(state.q, weight: w, heads: n * c.headCount) }
+            if let w = layer.keyNorm { normalizeHeads(state.k, weight: w, heads: n * c.kvHeadCount) }
+            let sliding = c.slidingLayers[l]
+            let base = sliding ? (c.ropeBaseSlidingWindow ?? c.ropeBase) : c.ropeBase
+            // Linear RoPE scaling applies to global layers only (Gemma 3 keeps local layers unscaled).
+            let frequencyScale = sliding ? 1 : c.ropeFrequencyScale
+            applyRope(state.q, rows: n, heads: c.headCount, position0: position0, base: base, frequencyScale: frequencyScale)
+            applyRope(state.k, rows: n, heads: c.kvHeadCount, position0: position0, base: base, frequencyScale: frequencyScale)
+
+            let cache = state.caches[l]
+            cache.store(keys: state.k, values: state.v, rows: n, position0: position0)
+            attention(layer: l, cache: cache, state: state, rows: n, position0: position0, sliding: sliding)
+
+            let attended = state.attended
+            attended.invalidate(rows: n)
+            matmul(layer.output, attended, state.scratch, ldo: dim)
+            if let w = layer.postAttentionNorm {
+                for j in 0..<n { VectorOps.rmsNorm(state.scratch + j * dim, w, state.scratch + j * dim, count: dim, epsilon: c.normEpsilon) }
+            }
+            VectorOps.add(x, state.scratch, count: n * dim)
+
+            // Feed-forward.
+            for j in 0..<n {
+                VectorOps.rmsNorm(x + j * dim, layer.feedForwardNorm, normed.floats + j * dim, count: dim, epsilon: c.normEpsilon)
+            }
+            normed.invalidate(rows: n)
+            let ffn = c.feedForwardLength
+            matmul(layer.gate, normed, state.gate, ldo: ffn)
+            matmul(layer.up, normed, state.up, ldo: ffn)
+            let hidden = state.hidden
+            switch (c.activation, state.precision) {
+            case (.silu, _): VectorOps.swiglu(state.gate, state.up, hidden.floats, count: n * ffn)
+            case (.geluTanh, .llamaCpp): VectorOps.gegluTable(state.gate, state.up, hidden.floats, count: n * ffn)
+            case (.geluTanh, .float32): VectorOps.gegluExact(state.gate, state.up, hidden.floats, count: n * ffn)
+            }
+            hidden.invalidate(rows: n)
+            matmul(layer.down, hidden, state.scratch, ldo: dim)
+            if let w = layer.postFeedForwardNorm {
+                for j in 0..<n { VectorOps.rmsNorm(state.scratch + j * dim, w, state.scratch + j * dim, count: dim, epsilon: c.normEpsilon) }
+            }
+            VectorOps.add(x, state.scratch, count: n * dim)
+        }
+        state.length += n
+
+        // Output head, only for the rows asked for.
+        guard !logitRows.isEmpty else { return }
+        let head = state.headInput
+        var done = 0
+        while done < logitRows.count {
+            let chunk = min(state.batchCapacity, logitRows.count - done)
+            for (i, row) in logitRows[done..<(done + chunk)].enumerated() {
+                VectorOps.rmsNorm(x + row * dim, weights.outputNorm, head.floats + i * dim, count: dim, epsilon: c.normEpsilon)
+            }
+            head.invalidate(rows: chunk)
+            matmul(weights.output, head, logits + done * c.vocabularySize, ldo: c.vocabularySize)
+            done += chunk
+        }
+    }
+
+    private func addBias(_ bias: [Float], _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        bias.withUnsafeBufferPointer { b in
+            for j in 0..<rows { VectorOps.add(x + j * width, b.baseAddress!, count: width) }
+        }
+    }
+
+    private func normalizeHeads(_ x: UnsafeMutablePointer<Float>, weight: [Float], heads: Int) {
+        let d = config.keyLength
+        weight.withUnsafeBufferPointer { w in
+            for h in 0..<heads { VectorOps.rmsNorm(x + h * d, w.baseAddress!, x + h * d, count: d, epsilon: config.normEpsilon) }
+        }
+    }
+
+    /// Rotary position embedding, computing angles as ggml does (iterated products in float).
+    private func applyRope(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, position0: Int, base: Float,
+                           frequencyScale: Float) {
+        let d = config.keyLength
+        let half = d / 2
+        let thetaScale = powf(base, -2 / Float(d))
+        var cosines = [Float](repeating: 0, count: half)
+        var sines = [Float](repeating: 0, count: half)
+        let factors = weights.ropeFrequencyFactors
+        for j in 0..<rows {
+            var theta = Float(position0 + j)
+            for i in 0..<half {
+                let angle = frequencyScale * theta / (factors?[i] ?? 1)
+                cosines[i] = cosf(angle)
+                sines[i] = sinf(angle)
+                theta *= thetaScale
+            }
+            for h in 0..<heads {
+                let v = x + (j * heads + h) * d
+                switch config.ropeStyle {
+                case .normal:
+                    for i in 0..<half {
+                        let a = v[2 * i], b = v[2 * i + 1]
+                        v[2 * i] = a * cosines[i] - b * sines[i]
+                        v[2 * i + 1] = a * sines[i] + b * cosines[i]
+                    }
+                case .neox:
+                    for i in 0..<half {
+                        let a = v[i], b = v[i + half]
+                        v[i] = a * cosines[i] - b * sines[i]
+                        v[i + half] = a * sines[i] + b * cosines[i]
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scaled dot-product attention of the batch's queries over the cache, written into
+    /// `state.attended`. The cache is used slot by slot in place (a ring for sliding-window
+    /// layers); each slot's position decides the causal and window masks.
+    private func attention(layer: Int, cache: KVCache, state: InferenceState, rows n: Int, position0: Int, sliding: Bool) {
+        let c = config
+        let dk = c.keyLength, dv = c.valueLength
+        let group = c.headCount / c.kvHeadCount
+        let slots = cache.filledSlots
+        let scores = state.scores
+        let window = sliding ? (c.slidingWindow ?? Int.max) : Int.max
+        let qStride = c.headCount * dk, kStride = c.kvHeadCount * dk, vStride = c.kvHeadCount * dv
+        let out = state.attended.floats, outStride = c.headCount * dv
+        for h in 0..<c.headCount {
+            let g = h / group
+            // scores (n × slots) = Q_h (n × dk) · K_gᵀ
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(slots), Int32(dk),
+                        c.attentionScale, state.q + h * dk, Int32(qStride), cache.keys + g * dk, Int32(kStride),
+                        0, scores, Int32(slots))
+            for j in 0..<n {
+                let p = position0 + j
+                let row = scores + j * slots
+                for s in 0..<slots {
+                    let sp = cache.positions[s]
+                    if sp < 0 || sp > p || p - sp >= window { row[s] = -.infinity }
+                }
+                VectorOps.softmax(row, count: slots)
+            }
+            // out_h (n × dv) = scores · V_g
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(dv), Int32(slots),
+                        1, scores, Int32(slots), cache.values + g * dv, Int32(vStride),
+                        0, out + h * dv, Int32(outStride))
+        }
+    }
+}

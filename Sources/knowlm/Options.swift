@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import KnowLMCore
+import KnowLMRuntime
+
+/// Which model to load and how to run it (shared by every command that runs a model).
+struct ModelOptions: ParsableArguments {
+    @Option(name: [.customShort("m"), .customLong("model")],
+            help: "GGUF file, Hugging Face folder, or catalog name (default: gemma-3-270m).")
+    var model: String?
+
+    @Option(name: [.customShort("t"), .customLong("threads")], help: "CPU threads (default: all cores).")
+    var threads: Int?
+
+    @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context size in tokens (default: min(trained, 4096)).")
+    var contextSize: Int?
+
+    @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Prompt tokens per forward pass.")
+    var batchSize: Int = 512
+
+    @Option(help: "Matrix products: 'llama.cpp' (8-bit activations, fast, matches llama.cpp) or 'float32' (reference).")
+    var precision: String = Precision.llamaCpp.rawValue
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let contextSize, contextSize < 2 { throw ValidationError("--ctx-size must be at least 2") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if Precision(rawValue: precision) == nil {
+            throw ValidationError("--precision must be one of: \(Precision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func load() throws -> LocalModel {
+        var options = RuntimeOptions()
+        options.contextLength = contextSize
+        options.batchSize = batchSize
+        if let threads { options.threads = ThreadCount(threads) }
+        options.precision = Precision(rawValue: precision) ?? .llamaCpp
+        return try LocalModel.load(path: try ModelStore().resolve(model), options: options)
+    }
+}
+
+/// Decoding flags, named as llama.cpp's `llama-cli` names them.
+struct SamplingOptions: ParsableArguments {
+    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Tokens to generate.")
+    var maxTokens: Int = 128
+
+    @Option(name: .customLong("temp"), help: "Temperature; 0 is greedy.")
+    var temperature: Float = 0.8
+
+    @Option(name: .customLong("top-k"), help: "Top-k sampling (0 disables).")
+    var topK: Int = 40
+
+    @Option(name: .customLong("top-p"), help: "Top-p sampling (1 disables).")
+    var topP: Float = 0.95
+
+    @Option(name: .customLong("min-p"), help: "Min-p sampling (0 disables).")
+    var minP: Float = 0.05
+
+    @Option(name: .customLong("repeat-penalty"), help: "Penalty for repeated tokens (1 disables).")
+    var repeatPenalty: Float = 1.0
+
+    @Option(name: .customLong("repeat-last-n"), help: "Tokens the penalties look back over (-1: all).")
+    var repeatLastN: Int = 64
+
+    @Option(name: .customLong("frequency-penalty"), help: "Frequency penalty (0 disables).")
+    var frequencyPenalty: Float = 0
+
+    @Option(name: .customLong("presence-penalty"), help: "Presence penalty (0 disables).")
+    var presencePenalty: Float = 0
+
+    @Option(name: [.customShort("s"), .customLong("seed")], help: "Random seed (default: random).")
+    var seed: UInt64?
+
+    @Option(name: .customLong("beams"), help: "Beam search width (1: sampling or greedy).")
+    var beams: Int = 1
+
+    @Option(name: .customLong("stop"), help: "Stop when this text appears (repeatable).")
+    var stop: [String] = []
+
+    @Option(name: .customLong("logprobs"), help: "Report log-probabilities with this many alternatives per token.")
+    var logprobs: Int?
+
+    func validate() throws {
+        if maxTokens < 0 { throw ValidationError("--n-predict must not be negative") }
+        if temperature < 0 { throw ValidationError("--temp must not be negative") }
+        if beams < 1 { throw ValidationError("--beams must be at least 1") }
+        if topP <= 0 || topP > 1 { throw ValidationError("--top-p must be in (0, 1]") }
+        if minP < 0 || minP >= 1 { throw ValidationError("--min-p must be in [0, 1)") }
+    }
+
+    var parameters: GenerateParameters {
+        var p = GenerateParameters()
+        p.maxTokens = maxTokens
+        p.temperature = temperature
+        p.topK = topK
+        p.topP = topP
+        p.minP = minP
+        p.repeatPenalty = repeatPenalty
+        p.repeatLastN = repeatLastN
+        p.frequencyPenalty = frequencyPenalty
+        p.presencePenalty = presencePenalty
+        p.seed = seed
+        p.numBeams = beams
+        p.stop = stop
+        p.logprobs = logprobs
+        return p
+    }
+}
