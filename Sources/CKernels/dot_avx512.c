@@ -40,10 +40,6 @@ AI __m512i bcast256(const uint8_t *p) {
     return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
 }
 
-/* [x0 x8 lanes, x1 x8 lanes] from lanes idx0/idx1 of a 128-bit float vector */
-AI __m512 spread2(__m128 v, __m512i idx) {
-    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(v));
-}
 
 /* ====================================================================== */
 /* Family A: 32-element blocks, Q8_0 / Q8_1 activations, 2 blocks per step */
@@ -87,67 +83,163 @@ AI __m512i a_unpack(int T, const uint8_t *blk, int two) {
     return u;
 }
 
-/* per-block fp16 scale pair(s) of two consecutive blocks, spread to [8 x b, 8 x b+1] */
-AI void a_scales(int hasmin, const uint8_t *blk, size_t bsz, int two, __m512 *d, __m512 *m) {
-    if (!hasmin) {
-        uint32_t v = rd16(blk);
-        if (two) v |= (uint32_t)rd16(blk + bsz) << 16;
-        const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128((int)v));
-        *d = spread2(f, _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
-    } else {
-        uint64_t v = rd32(blk);
-        if (two) v |= (uint64_t)rd32(blk + bsz) << 32;
-        const __m128 f = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));   /* d0 m0 d1 m1 */
-        *d = spread2(f, _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2));
-        *m = spread2(f, _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3));
-    }
+/* fp16 scale(s) of blocks b (at p) and b+1 (at p + bsz), spread to [8 x b, 8 x b+1] floats */
+AI __m512 spread_h2(const uint8_t *p, size_t bsz, int two) {
+    const __m128i h0 = _mm_set1_epi16((short)rd16(p));
+    const __m256i hh = two ? _mm256_inserti128_si256(_mm256_castsi128_si256(h0), _mm_set1_epi16((short)rd16(p + bsz)), 1)
+                           : _mm256_zextsi128_si256(h0);
+    return _mm512_cvtph_ps(hh);
 }
 
+AI void a_scales(int hasmin, const uint8_t *blk, size_t bsz, int two, __m512 *d, __m512 *m) {
+    *d = spread_h2(blk, bsz, two);
+    if (hasmin) *m = spread_h2(blk + 2, bsz, two);
+}
+
+/* Activation-side data of one step (2 blocks) for activation row ap. */
+typedef struct { __m512i av, init; __m512 da, sa; } a_act;
+
+AI a_act a_load_act(int T, const uint8_t *ap, int two) {
+    const size_t asz = a_asz(T), aqo = a_hasmin(T) ? 4 : 2;
+    a_act r;
+    r.av = ld2x32(ap + aqo, ap + asz + aqo, two);
+    r.init = _mm512_setzero_si512();
+    if (a_corr(T))   /* -c * (sum of each 4 activations), so dpbusd(init, u, a) = sum((u - c) * a) */
+        r.init = _mm512_sub_epi32(r.init, _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                              _mm512_set1_epi8((char)a_corr(T)), r.av));
+    a_scales(a_hasmin(T), ap, asz, two, &r.da, &r.sa);
+    if (a_hasmin(T)) r.sa = _mm512_mul_ps(r.sa, _mm512_set1_ps(0.125f));  /* 8 lanes per block */
+    else r.sa = _mm512_setzero_ps();
+    return r;
+}
+
+/* One step of an R x C tile. Weight data comes either unpacked on the fly from
+ * the raw rows (U == NULL) or from a prepacked buffer (U/D/M[r * ustride + s]). */
 AI void a_step(int T, int R, int C, int two, const uint8_t *w, size_t wrb,
+               const __m512i *U, const __m512 *D, const __m512 *M, size_t ustride,
                const uint8_t *a, size_t arb, __m512 acc[4][4]) {
-    const size_t wsz = a_wsz(T), asz = a_asz(T), aqo = a_hasmin(T) ? 4 : 2;
+    const size_t wsz = a_wsz(T);
     __m512i u[4];
     __m512 dw[4], mw[4];
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
-        u[r] = a_unpack(T, w + r * wrb, two);
-        a_scales(a_hasmin(T), w + r * wrb, wsz, two, &dw[r], &mw[r]);
+        if (U) {
+            u[r] = U[r * ustride];
+            dw[r] = D[r * ustride];
+            if (a_hasmin(T)) mw[r] = M[r * ustride];
+        } else {
+            u[r] = a_unpack(T, w + r * wrb, two);
+            a_scales(a_hasmin(T), w + r * wrb, wsz, two, &dw[r], &mw[r]);
+        }
     }
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) {
-        const uint8_t *ap = a + c * arb;
-        const __m512i av = ld2x32(ap + aqo, ap + asz + aqo, two);
-        __m512i init = _mm512_setzero_si512();
-        if (a_corr(T))
-            init = _mm512_sub_epi32(init, _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                              _mm512_set1_epi8((char)a_corr(T)), av));
-        __m512 da, sa;
-        a_scales(a_hasmin(T), ap, asz, two, &da, &sa);
-        if (a_hasmin(T)) sa = _mm512_mul_ps(sa, _mm512_set1_ps(0.125f));  /* 8 lanes per block */
+        const a_act x = a_load_act(T, a + c * arb, two);
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
-            const __m512i I = _mm512_dpbusd_epi32(init, u[r], av);
-            acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(dw[r], da), acc[r][c]);
-            if (a_hasmin(T)) acc[r][c] = _mm512_fmadd_ps(mw[r], sa, acc[r][c]);
+            const __m512i I = _mm512_dpbusd_epi32(x.init, u[r], x.av);
+            acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(dw[r], x.da), acc[r][c]);
+            if (a_hasmin(T)) acc[r][c] = _mm512_fmadd_ps(mw[r], x.sa, acc[r][c]);
         }
     }
 }
 
-AI void a_tile(int T, int R, int C, int64_t nb, const uint8_t *w, size_t wrb,
-               const uint8_t *a, size_t arb, float *out) {
+AI void a_tile_gen(int T, int R, int C, int64_t nb, const uint8_t *w, size_t wrb,
+                   const __m512i *U, const __m512 *D, const __m512 *M, size_t ustride,
+                   const uint8_t *a, size_t arb, float *out, int add) {
     const size_t wsz = a_wsz(T), asz = a_asz(T);
     __m512 acc[4][4];
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
         for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) a_step(T, R, C, 1, w + b * wsz, wrb, a + b * asz, arb, acc);
-    if (b < nb) a_step(T, R, C, 0, w + b * wsz, wrb, a + b * asz, arb, acc);
+    int64_t b = 0, s = 0;
+    for (; b + 2 <= nb; b += 2, ++s)
+        a_step(T, R, C, 1, w + b * wsz, wrb, U ? U + s : NULL, D ? D + s : NULL, M ? M + s : NULL, ustride,
+               a + b * asz, arb, acc);
+    if (b < nb)
+        a_step(T, R, C, 0, w + b * wsz, wrb, U ? U + s : NULL, D ? D + s : NULL, M ? M + s : NULL, ustride,
+               a + b * asz, arb, acc);
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-        for (int c = 0; c < C; ++c) out[r * C + c] = _mm512_reduce_add_ps(acc[r][c]);
+        for (int c = 0; c < C; ++c) {
+            const float v = _mm512_reduce_add_ps(acc[r][c]);
+            if (add) out[r * C + c] += v; else out[r * C + c] = v;
+        }
+}
+
+AI void a_tile(int T, int R, int C, int64_t nb, const uint8_t *w, size_t wrb,
+               const uint8_t *a, size_t arb, float *out) {
+    a_tile_gen(T, R, C, nb, w, wrb, NULL, NULL, NULL, 0, a, arb, out, 0);
+}
+
+/* GEMM for the 32-block family: weights of each 4-row tile are unpacked once into
+ * a stack buffer (per k-segment) and reused for every activation tile. */
+#define A_SEG 32                       /* steps (2 blocks = 64 elements) per k-segment */
+AI void a_gemm(int T, int64_t k, const uint8_t *W, size_t wrb, int64_t r0, int64_t r1,
+               const uint8_t *A, size_t arb, int64_t na, float *Cm, int64_t ldc) {
+    const int64_t nb = k / 32;
+    const size_t wsz = a_wsz(T), asz = a_asz(T);
+    if (na == 1) {   /* GEMV: rows in memory order (see drive()) */
+        for (int64_t i = r0; i < r1; ++i) {
+            float o;
+            a_tile(T, 1, 1, nb, W + (size_t)i * wrb, wrb, A, arb, &o);
+            Cm[i] = o;
+        }
+        return;
+    }
+    __m512i U[4 * A_SEG];
+    __m512 D[4 * A_SEG], M[4 * A_SEG];
+    float o[16];
+    for (int64_t b0 = 0; b0 < nb; b0 += 2 * A_SEG) {
+        const int64_t nbs = nb - b0 < 2 * A_SEG ? nb - b0 : 2 * A_SEG;
+        const int64_t nsteps = (nbs + 1) / 2;
+        const int add = b0 > 0;
+        const size_t seg_bytes = (size_t)nbs * asz;
+        int64_t chunk = (int64_t)((256u * 1024u) / seg_bytes) & ~(int64_t)3;
+        if (chunk < 4) chunk = 4;
+        for (int64_t j0 = 0; j0 < na; j0 += chunk) {
+            const int64_t j1 = j0 + chunk < na ? j0 + chunk : na;
+            int64_t i = r0;
+            for (; i + 4 <= r1; i += 4) {
+                const uint8_t *wi = W + (size_t)i * wrb + (size_t)b0 * wsz;
+                for (int r = 0; r < 4; ++r)
+                    for (int64_t st = 0; st < nsteps; ++st) {
+                        const int two = 2 * st + 1 < nbs;
+                        const uint8_t *blk = wi + (size_t)r * wrb + (size_t)(2 * st) * wsz;
+                        U[r * A_SEG + st] = a_unpack(T, blk, two);
+                        a_scales(a_hasmin(T), blk, wsz, two, &D[r * A_SEG + st], &M[r * A_SEG + st]);
+                    }
+                int64_t j = j0;
+                for (; j + 4 <= j1; j += 4) {
+                    const uint8_t *aj = A + (size_t)j * arb + (size_t)b0 * asz;
+                    a_tile_gen(T, 4, 4, nbs, NULL, 0, U, D, M, A_SEG, aj, arb, o, 0);
+                    for (int r = 0; r < 4; ++r)
+                        for (int c = 0; c < 4; ++c) {
+                            float *dst = &Cm[(j + c) * ldc + i + r];
+                            *dst = add ? *dst + o[r * 4 + c] : o[r * 4 + c];
+                        }
+                }
+                for (; j < j1; ++j) {
+                    const uint8_t *aj = A + (size_t)j * arb + (size_t)b0 * asz;
+                    a_tile_gen(T, 4, 1, nbs, NULL, 0, U, D, M, A_SEG, aj, arb, o, 0);
+                    for (int r = 0; r < 4; ++r) {
+                        float *dst = &Cm[j * ldc + i + r];
+                        *dst = add ? *dst + o[r] : o[r];
+                    }
+                }
+            }
+            for (; i < r1; ++i) {
+                const uint8_t *wi = W + (size_t)i * wrb + (size_t)b0 * wsz;
+                for (int64_t j = j0; j < j1; ++j) {
+                    a_tile(T, 1, 1, nbs, wi, wrb, A + (size_t)j * arb + (size_t)b0 * asz, arb, o);
+                    float *dst = &Cm[j * ldc + i];
+                    *dst = add ? *dst + o[0] : o[0];
+                }
+            }
+        }
+    }
 }
 
 /* ====================================================================== */
@@ -332,60 +424,69 @@ AI void k_tile(int T, int R, int C, int64_t nsb, const uint8_t *w, size_t wrb,
 /* Instantiation and driver                                                */
 /* ====================================================================== */
 
-#define KL_TILES(NAME, FAM, T)                                                                              \
-    static void NAME##_44(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
-    { FAM(T, 4, 4, nb, w, wrb, a, arb, o); }                                                               \
-    static void NAME##_41(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
-    { FAM(T, 4, 1, nb, w, wrb, a, arb, o); }                                                               \
-    static void NAME##_14(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
-    { FAM(T, 1, 4, nb, w, wrb, a, arb, o); }                                                               \
+#define KL_TILES(NAME, FAM, T, RM, CM)                                                                     \
+    static void NAME##_main(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
+    { FAM(T, RM, CM, nb, w, wrb, a, arb, o); }                                                             \
+    static void NAME##_r1(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
+    { FAM(T, RM, 1, nb, w, wrb, a, arb, o); }                                                              \
+    static void NAME##_1c(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
+    { FAM(T, 1, CM, nb, w, wrb, a, arb, o); }                                                              \
     static void NAME##_11(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
     { FAM(T, 1, 1, nb, w, wrb, a, arb, o); }
 
-KL_TILES(t_q4_0, a_tile, KL_Q4_0)
-KL_TILES(t_q4_1, a_tile, KL_Q4_1)
-KL_TILES(t_q5_0, a_tile, KL_Q5_0)
-KL_TILES(t_q5_1, a_tile, KL_Q5_1)
-KL_TILES(t_q8_0, a_tile, KL_Q8_0)
-KL_TILES(t_q2_K, k_tile, KL_Q2_K)
-KL_TILES(t_q3_K, k_tile, KL_Q3_K)
-KL_TILES(t_q4_K, k_tile, KL_Q4_K)
-KL_TILES(t_q5_K, k_tile, KL_Q5_K)
-KL_TILES(t_q6_K, k_tile, KL_Q6_K)
+#ifndef KL_KR
+#define KL_KR 4
+#endif
+#ifndef KL_KC
+#define KL_KC 4
+#endif
+KL_TILES(t_q2_K, k_tile, KL_Q2_K, KL_KR, KL_KC)
+KL_TILES(t_q3_K, k_tile, KL_Q3_K, KL_KR, KL_KC)
+KL_TILES(t_q4_K, k_tile, KL_Q4_K, KL_KR, KL_KC)
+KL_TILES(t_q5_K, k_tile, KL_Q5_K, KL_KR, KL_KC)
+KL_TILES(t_q6_K, k_tile, KL_Q6_K, KL_KR, KL_KC)
 
-typedef struct { tile_fn t44, t41, t14, t11; int64_t bs; } tile_set;
+typedef struct { tile_fn tmain, tr1, t1c, t11; int64_t bs; int R, C; } tile_set;
 
 static void drive(const tile_set *ts, int64_t k, const void *W, size_t wrb,
                   int64_t r0, int64_t r1, const void *A, size_t arb, int64_t na,
                   float *C, int64_t ldc) {
     const int64_t nb = k / ts->bs;
+    const int R = ts->R, CC = ts->C;
     const uint8_t *w = (const uint8_t *)W, *a = (const uint8_t *)A;
+    if (na == 1) {
+        /* GEMV: rows strictly in memory order (interleaved row streams defeat the
+         * hardware prefetcher and run at a fraction of the bandwidth). */
+        for (int64_t i = r0; i < r1; ++i) ts->t11(nb, w + (size_t)i * wrb, wrb, a, arb, &C[i]);
+        return;
+    }
     /* keep a chunk of activation rows (~256 KiB) hot in L2 while sweeping the weight rows */
-    int64_t chunk = (int64_t)((256u * 1024u) / (arb ? arb : 1)) & ~(int64_t)3;
-    if (chunk < 4) chunk = 4;
-    float o[16];
+    int64_t chunk = (int64_t)((256u * 1024u) / (arb ? arb : 1));
+    chunk -= chunk % CC;
+    if (chunk < CC) chunk = CC;
+    float o[64];
     for (int64_t j0 = 0; j0 < na; j0 += chunk) {
         const int64_t j1 = j0 + chunk < na ? j0 + chunk : na;
         int64_t i = r0;
-        for (; i + 4 <= r1; i += 4) {
+        for (; i + R <= r1; i += R) {
             const uint8_t *wi = w + (size_t)i * wrb;
             int64_t j = j0;
-            for (; j + 4 <= j1; j += 4) {
-                ts->t44(nb, wi, wrb, a + (size_t)j * arb, arb, o);
-                for (int r = 0; r < 4; ++r)
-                    for (int c = 0; c < 4; ++c) C[(j + c) * ldc + i + r] = o[r * 4 + c];
+            for (; j + CC <= j1; j += CC) {
+                ts->tmain(nb, wi, wrb, a + (size_t)j * arb, arb, o);
+                for (int r = 0; r < R; ++r)
+                    for (int c = 0; c < CC; ++c) C[(j + c) * ldc + i + r] = o[r * CC + c];
             }
             for (; j < j1; ++j) {
-                ts->t41(nb, wi, wrb, a + (size_t)j * arb, arb, o);
-                for (int r = 0; r < 4; ++r) C[j * ldc + i + r] = o[r];
+                ts->tr1(nb, wi, wrb, a + (size_t)j * arb, arb, o);
+                for (int r = 0; r < R; ++r) C[j * ldc + i + r] = o[r];
             }
         }
         for (; i < r1; ++i) {
             const uint8_t *wi = w + (size_t)i * wrb;
             int64_t j = j0;
-            for (; j + 4 <= j1; j += 4) {
-                ts->t14(nb, wi, wrb, a + (size_t)j * arb, arb, o);
-                for (int c = 0; c < 4; ++c) C[(j + c) * ldc + i] = o[c];
+            for (; j + CC <= j1; j += CC) {
+                ts->t1c(nb, wi, wrb, a + (size_t)j * arb, arb, o);
+                for (int c = 0; c < CC; ++c) C[(j + c) * ldc + i] = o[c];
             }
             for (; j < j1; ++j) {
                 ts->t11(nb, wi, wrb, a + (size_t)j * arb, arb, o);
@@ -395,8 +496,19 @@ static void drive(const tile_set *ts, int64_t k, const void *W, size_t wrb,
     }
 }
 
-#define KL_ENTRY(NAME, BS)                                                                                \
-    static const tile_set NAME##_set = {NAME##_44, NAME##_41, NAME##_14, NAME##_11, BS};                  \
+#define KL_AENTRY(NAME, T)                                                                               \
+    static float NAME##_dot(int64_t n, const void *w, const void *a) {                                   \
+        float o;                                                                                          \
+        a_tile(T, 1, 1, n / 32, (const uint8_t *)w, 0, (const uint8_t *)a, 0, &o);                       \
+        return o;                                                                                         \
+    }                                                                                                     \
+    static void NAME##_gemm(int64_t k, const void *W, size_t wrb, int64_t r0, int64_t r1, const void *A, \
+                            size_t arb, int64_t na, float *C, int64_t ldc) {                              \
+        a_gemm(T, k, (const uint8_t *)W, wrb, r0, r1, (const uint8_t *)A, arb, na, C, ldc);              \
+    }
+
+#define KL_ENTRY(NAME, BS, R_, C_)                                                                               \
+    static const tile_set NAME##_set = {NAME##_main, NAME##_r1, NAME##_1c, NAME##_11, BS, R_, C_};                  \
     static float NAME##_dot(int64_t n, const void *w, const void *a) {                                   \
         float o;                                                                                          \
         NAME##_11(n / (BS), (const uint8_t *)w, 0, (const uint8_t *)a, 0, &o);                           \
@@ -407,16 +519,16 @@ static void drive(const tile_set *ts, int64_t k, const void *W, size_t wrb,
         drive(&NAME##_set, k, W, wrb, r0, r1, A, arb, na, C, ldc);                                        \
     }
 
-KL_ENTRY(t_q4_0, 32)
-KL_ENTRY(t_q4_1, 32)
-KL_ENTRY(t_q5_0, 32)
-KL_ENTRY(t_q5_1, 32)
-KL_ENTRY(t_q8_0, 32)
-KL_ENTRY(t_q2_K, 256)
-KL_ENTRY(t_q3_K, 256)
-KL_ENTRY(t_q4_K, 256)
-KL_ENTRY(t_q5_K, 256)
-KL_ENTRY(t_q6_K, 256)
+KL_AENTRY(t_q4_0, KL_Q4_0)
+KL_AENTRY(t_q4_1, KL_Q4_1)
+KL_AENTRY(t_q5_0, KL_Q5_0)
+KL_AENTRY(t_q5_1, KL_Q5_1)
+KL_AENTRY(t_q8_0, KL_Q8_0)
+KL_ENTRY(t_q2_K, 256, KL_KR, KL_KC)
+KL_ENTRY(t_q3_K, 256, KL_KR, KL_KC)
+KL_ENTRY(t_q4_K, 256, KL_KR, KL_KC)
+KL_ENTRY(t_q5_K, 256, KL_KR, KL_KC)
+KL_ENTRY(t_q6_K, 256, KL_KR, KL_KC)
 
 void kl_fill_avx512(kl_kernels *t) {
 #define SET(TY, NAME) do { t->dot[TY] = NAME##_dot; t->gemm[TY] = NAME##_gemm; } while (0)

@@ -76,7 +76,7 @@ static inline float kl_h2f(uint16_t h) {   /* exact IEEE binary16 -> binary32 */
         memcpy(&bits, &v, 4);
         bits |= sign;
     } else if (e == 31) {
-        bits = sign | 0x7f800000u | (m << 13);
+        bits = sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0u);   /* NaN -> quiet (as F16C) */
     } else {
         bits = sign | ((e + 112u) << 23) | (m << 13);
     }

@@ -69,6 +69,11 @@ enum VectorOps {
         }
     }
 
+    /// Rounds each value to the nearest half-precision number (kept as float).
+    static func roundToHalf(_ x: UnsafeMutablePointer<Float>, count n: Int) {
+        for i in 0..<n { x[i] = Float(Float16(x[i])) }
+    }
+
     @inline(__always)
     static func geluTanh(_ x: Float) -> Float {
         0.5 * x * (1 + tanhf(0.797_884_560_802_865_36 * x * (1 + 0.044715 * x * x)))

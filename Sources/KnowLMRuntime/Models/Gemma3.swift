@@ -5,7 +5,8 @@ import Foundation
 /// layers with their own RoPE base for every global one.
 enum Gemma3Architecture: GGUFArchitecture {
     static let names = ["gemma3"]
-    /// Every sixth layer is global, as in llama.cpp and the reference implementation.
+    /// Every sixth layer is global, as in llama.cpp and the reference implementation, unless
+    /// the file says otherwise (`gemma3.attention.sliding_window_pattern`).
     static let slidingPattern = 6
 
     static func load(_ file: GGUFFile, loader: GGUFWeightLoader) throws -> Transformer {
@@ -14,10 +15,12 @@ enum Gemma3Architecture: GGUFArchitecture {
         config.embeddingScale = Float(config.embeddingLength).squareRoot()
         config.queryKeyNorm = true
         config.sandwichNorms = true
+        config.scalesQueries = true
         config.ropeBaseSlidingWindow = file.float("gemma3.rope.freq_base_swa") ?? 10_000
         if let window = file.int("gemma3.attention.sliding_window"), window > 0 {
             config.slidingWindow = window
-            config.slidingLayers = (0..<config.layerCount).map { ($0 + 1) % slidingPattern != 0 }
+            let pattern = max(1, file.int("gemma3.attention.sliding_window_pattern") ?? slidingPattern)
+            config.slidingLayers = (0..<config.layerCount).map { ($0 + 1) % pattern != 0 }
         }
         return try Transformer(config: config, weights: loader.model(config))
     }

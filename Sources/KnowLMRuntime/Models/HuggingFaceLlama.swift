@@ -29,6 +29,11 @@ enum HuggingFaceLlama {
         let layers = try int("num_hidden_layers")
         guard heads > 0, layers > 0 else { throw RuntimeError.invalidArgument("config.json: heads and layers must be positive") }
         let headDim = json["head_dim"] as? Int ?? dim / heads
+        // transformers ≥ 5 nests RoPE settings in `rope_parameters`; older configs keep
+        // `rope_theta` and `rope_scaling` at the top level.
+        let ropeParameters = json["rope_parameters"] as? [String: Any]
+        let ropeTheta = (ropeParameters?["rope_theta"] as? NSNumber)?.floatValue ?? Float(double("rope_theta") ?? 10000)
+        let ropeScaling = (json["rope_scaling"] as? [String: Any]) ?? ropeParameters
         var config = TransformerConfig(
             architecture: modelType,
             vocabularySize: try int("vocab_size"),
@@ -42,7 +47,7 @@ enum HuggingFaceLlama {
             normEpsilon: Float(double("rms_norm_eps") ?? 1e-6),
             trainedContextLength: json["max_position_embeddings"] as? Int ?? 2048,
             ropeStyle: .neox,
-            ropeBase: Float(double("rope_theta") ?? 10000),
+            ropeBase: ropeTheta,
             slidingWindow: nil,
             slidingLayers: [Bool](repeating: false, count: layers),
             embeddingScale: nil,
@@ -50,7 +55,7 @@ enum HuggingFaceLlama {
             activation: .silu)
         config.attentionBias = modelType == "qwen2"
         var frequencyFactors: [Float]? = nil
-        if let scaling = json["rope_scaling"] as? [String: Any] {
+        if let scaling = ropeScaling {
             let type = (scaling["rope_type"] ?? scaling["type"]) as? String
             let factor = (scaling["factor"] as? NSNumber)?.floatValue ?? 1
             switch type {

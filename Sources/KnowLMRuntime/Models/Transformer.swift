@@ -39,6 +39,9 @@ struct TransformerWeights: @unchecked Sendable {
 public final class Transformer: @unchecked Sendable {
     public let config: TransformerConfig
     let weights: TransformerWeights
+    /// Receives intermediate tensors named as llama.cpp names them (`attn_norm-3`, `l_out-3`,
+    /// `result_output`), for comparing a forward pass with llama.cpp's eval callback.
+    var trace: ((String, UnsafePointer<Float>, Int) -> Void)?
 
     init(config: TransformerConfig, weights: TransformerWeights) throws {
         try config.validate()
@@ -73,6 +76,7 @@ public final class Transformer: @unchecked Sendable {
             weights.tokenEmbedding.dequantizeRow(Int(token), into: x + j * dim)
             if let s = c.embeddingScale { VectorOps.scale(x + j * dim, by: s, count: dim) }
         }
+        trace?("inp_scaled", x, n * dim)
 
         let qWidth = c.headCount * c.keyLength
         let kWidth = c.kvHeadCount * c.keyLength
@@ -85,11 +89,13 @@ public final class Transformer: @unchecked Sendable {
             }
             normed.invalidate(rows: n)
             matmul(layer.query, normed, state.q, ldo: qWidth)
+            trace?("attn_norm-\(l)", normed.floats, n * dim)
             matmul(layer.key, normed, state.k, ldo: kWidth)
             matmul(layer.value, normed, state.v, ldo: vWidth)
             if let b = layer.queryBias { addBias(b, state.q, rows: n, width: qWidth) }
             if let b = layer.keyBias { addBias(b, state.k, rows: n, width: kWidth) }
             if let b = layer.valueBias { addBias(b, state.v, rows: n, width: vWidth) }
+            trace?("Vcur-\(l)", state.v, n * vWidth)
             if let w = layer.queryNorm { normalizeHeads(state.q, weight: w, heads: n * c.headCount) }
             if let w = layer.keyNorm { normalizeHeads(state.k, weight: w, heads: n * c.kvHeadCount) }
             let sliding = c.slidingLayers[l]
@@ -99,17 +105,28 @@ public final class Transformer: @unchecked Sendable {
             applyRope(state.q, rows: n, heads: c.headCount, position0: position0, base: base, frequencyScale: frequencyScale)
             applyRope(state.k, rows: n, heads: c.kvHeadCount, position0: position0, base: base, frequencyScale: frequencyScale)
 
+            if c.scalesQueries { VectorOps.scale(state.q, by: c.attentionScale, count: n * qWidth) }
+            if state.precision == .llamaCpp {
+                // llama.cpp keeps K and V in half precision and converts queries to half for
+                // the q·k products; round the same way so the logits agree.
+                VectorOps.roundToHalf(state.q, count: n * qWidth)
+                VectorOps.roundToHalf(state.k, count: n * kWidth)
+                VectorOps.roundToHalf(state.v, count: n * vWidth)
+            }
             let cache = state.caches[l]
             cache.store(keys: state.k, values: state.v, rows: n, position0: position0)
             attention(layer: l, cache: cache, state: state, rows: n, position0: position0, sliding: sliding)
 
             let attended = state.attended
             attended.invalidate(rows: n)
+            trace?("kqv_out-\(l)", attended.floats, n * c.headCount * c.valueLength)
             matmul(layer.output, attended, state.scratch, ldo: dim)
             if let w = layer.postAttentionNorm {
                 for j in 0..<n { VectorOps.rmsNorm(state.scratch + j * dim, w, state.scratch + j * dim, count: dim, epsilon: c.normEpsilon) }
+                trace?("attn_post_norm-\(l)", state.scratch, n * dim)
             }
             VectorOps.add(x, state.scratch, count: n * dim)
+            trace?("sa_out-\(l)", x, n * dim)
 
             // Feed-forward.
             for j in 0..<n {
@@ -126,11 +143,14 @@ public final class Transformer: @unchecked Sendable {
             case (.geluTanh, .float32): VectorOps.gegluExact(state.gate, state.up, hidden.floats, count: n * ffn)
             }
             hidden.invalidate(rows: n)
+            trace?("ffn_geglu-\(l)", hidden.floats, n * ffn)
             matmul(layer.down, hidden, state.scratch, ldo: dim)
+            trace?("ffn_out-\(l)", state.scratch, n * dim)
             if let w = layer.postFeedForwardNorm {
                 for j in 0..<n { VectorOps.rmsNorm(state.scratch + j * dim, w, state.scratch + j * dim, count: dim, epsilon: c.normEpsilon) }
             }
             VectorOps.add(x, state.scratch, count: n * dim)
+            trace?("l_out-\(l)", x, n * dim)
         }
         state.length += n
 
@@ -144,6 +164,7 @@ public final class Transformer: @unchecked Sendable {
                 VectorOps.rmsNorm(x + row * dim, weights.outputNorm, head.floats + i * dim, count: dim, epsilon: c.normEpsilon)
             }
             head.invalidate(rows: chunk)
+            trace?("result_norm", head.floats, chunk * dim)
             matmul(weights.output, head, logits + done * c.vocabularySize, ldo: c.vocabularySize)
             done += chunk
         }
@@ -215,7 +236,7 @@ public final class Transformer: @unchecked Sendable {
             let g = h / group
             // scores (n × slots) = Q_h (n × dk) · K_gᵀ
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(slots), Int32(dk),
-                        c.attentionScale, state.q + h * dk, Int32(qStride), cache.keys + g * dk, Int32(kStride),
+                        c.scalesQueries ? 1 : c.attentionScale, state.q + h * dk, Int32(qStride), cache.keys + g * dk, Int32(kStride),
                         0, scores, Int32(slots))
             for j in 0..<n {
                 let p = position0 + j
@@ -225,6 +246,8 @@ public final class Transformer: @unchecked Sendable {
                     if sp < 0 || sp > p || p - sp >= window { row[s] = -.infinity }
                 }
                 VectorOps.softmax(row, count: slots)
+                // ...and multiplies half-precision V by probabilities converted to half.
+                if state.precision == .llamaCpp { VectorOps.roundToHalf(row, count: slots) }
             }
             // out_h (n × dv) = scores · V_g
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(dv), Int32(slots),

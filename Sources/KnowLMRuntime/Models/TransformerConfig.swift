@@ -44,6 +44,9 @@ public struct TransformerConfig: Sendable, Equatable {
     public var embeddingScale: Float?
     /// Multiplies q·k before the softmax.
     public var attentionScale: Float
+    /// Gemma applies `attentionScale` to the queries themselves (before they are rounded to
+    /// half precision in llama.cpp's attention) rather than to the products.
+    public var scalesQueries: Bool = false
     public var activation: FeedForwardActivation
     /// Gemma 3: RMS-normalise each query and key head.
     public var queryKeyNorm: Bool = false

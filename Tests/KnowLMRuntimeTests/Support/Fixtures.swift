@@ -1,0 +1,49 @@
+import Foundation
+import KnowLMRuntime
+
+/// Locations of test data: fixtures shipped with the tests, and the default model that
+/// `scripts/setup.sh` installs.
+enum Fixtures {
+    static func url(_ relativePath: String) -> URL {
+        Bundle.module.resourceURL!.appendingPathComponent("Fixtures").appendingPathComponent(relativePath)
+    }
+
+    static func json(_ relativePath: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: url(relativePath))
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    /// The default GGUF model. Tests that need it fail (not skip) when it is absent: the test
+    /// command installs it, and silently skipping would hide a broken set-up.
+    static var defaultModelPath: String {
+        get throws { try ModelStore().resolve(ModelStore.defaultGenerator) }
+    }
+
+    /// One loaded default model shared by the tests of a process (loading takes a moment).
+    static func defaultModel() throws -> LocalModel {
+        try SharedModel.shared.get()
+    }
+}
+
+private final class SharedModel: @unchecked Sendable {
+    static let shared = SharedModel()
+    private let lock = NSLock()
+    private var model: LocalModel?
+
+    func get() throws -> LocalModel {
+        lock.lock()
+        defer { lock.unlock() }
+        if let model { return model }
+        var options = RuntimeOptions()
+        options.contextLength = 512
+        let loaded = try LocalModel.load(path: try Fixtures.defaultModelPath, options: options)
+        model = loaded
+        return loaded
+    }
+}
+
+extension Array where Element == Any {
+    var ints: [Int] { map { ($0 as! NSNumber).intValue } }
+    var int32s: [Int32] { map { ($0 as! NSNumber).int32Value } }
+    var floats: [Float] { map { ($0 as! NSNumber).floatValue } }
+}
