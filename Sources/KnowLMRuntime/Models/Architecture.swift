@@ -1,7 +1,7 @@
 import Foundation
 
 /// Reads an architecture's hyperparameters and tensors out of a GGUF file.
-protocol GGUFArchitecture {
+protocol GGUFArchitecture: SendableMetatype {
     /// `general.architecture` values this type loads.
     static var names: [String] { get }
     static func load(_ file: GGUFFile, loader: GGUFWeightLoader) throws -> Transformer
