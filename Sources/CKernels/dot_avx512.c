@@ -174,70 +174,185 @@ AI void a_tile(int T, int R, int C, int64_t nb, const uint8_t *w, size_t wrb,
     a_tile_gen(T, R, C, nb, w, wrb, NULL, NULL, NULL, 0, a, arb, out, 0);
 }
 
-/* GEMM for the 32-block family: weights of each 4-row tile are unpacked once into
- * a stack buffer (per k-segment) and reused for every activation tile. */
-#define A_SEG 32                       /* steps (2 blocks = 64 elements) per k-segment */
+/* Horizontal regroup of four 16-lane int32 vectors: result lane (L, c) of 128-bit
+ * lane L holds the sum of the four lanes of v[c] in 128-bit lane L. */
+AI __m512i a_reduce4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
+    const __m512i u01 = _mm512_add_epi32(_mm512_unpacklo_epi32(v0, v1), _mm512_unpackhi_epi32(v0, v1));
+    const __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(v2, v3), _mm512_unpackhi_epi32(v2, v3));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(u01, u23), _mm512_unpackhi_epi64(u01, u23));
+}
+
+/* R x 4 tile on prepacked weights. The integer dot products of the 4 activation
+ * rows are regrouped (a_reduce4) before the float stage, so each row needs one
+ * cvt + mul + fma per step instead of four, and a single accumulator. */
+AI void a_tile_red(int T, int R, int64_t nb, const __m512i *U, const __m512 *D, const __m512 *M,
+                   size_t ustride, const uint8_t *a, size_t arb, float *out, int add) {
+    const size_t asz = a_asz(T);
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    const int64_t nsteps = (nb + 1) / 2;
+    for (int64_t s = 0; s < nsteps; ++s) {
+        const int two = 2 * s + 1 < nb;
+        const uint8_t *ab = a + (size_t)(2 * s) * asz;
+        a_act x[4];
+        if (two) {
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; ++c) x[c] = a_load_act(T, ab + c * arb, 1);
+        } else {
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; ++c) x[c] = a_load_act(T, ab + c * arb, 0);
+        }
+        const __m512i init = a_corr(T) ? a_reduce4(x[0].init, x[1].init, x[2].init, x[3].init)
+                                       : _mm512_setzero_si512();
+        const __m512 DA = _mm512_mask_blend_ps(0x8888, _mm512_mask_blend_ps(0x4444,
+                              _mm512_mask_blend_ps(0x2222, x[0].da, x[1].da), x[2].da), x[3].da);
+        __m512 SA = _mm512_setzero_ps();
+        if (a_hasmin(T))   /* x.sa is s/8 per lane; here 2 lanes per (block, act): s/2 = 4 * (s/8) */
+            SA = _mm512_mul_ps(_mm512_set1_ps(4.0f),
+                               _mm512_mask_blend_ps(0x8888, _mm512_mask_blend_ps(0x4444,
+                                   _mm512_mask_blend_ps(0x2222, x[0].sa, x[1].sa), x[2].sa), x[3].sa));
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+            const __m512i u = U[r * ustride + s];
+            const __m512i z = _mm512_setzero_si512();
+            const __m512i v = _mm512_add_epi32(init, a_reduce4(_mm512_dpbusd_epi32(z, u, x[0].av),
+                                                               _mm512_dpbusd_epi32(z, u, x[1].av),
+                                                               _mm512_dpbusd_epi32(z, u, x[2].av),
+                                                               _mm512_dpbusd_epi32(z, u, x[3].av)));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(D[r * ustride + s], DA), acc[r]);
+            if (a_hasmin(T)) acc[r] = _mm512_fmadd_ps(M[r * ustride + s], SA, acc[r]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+        const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc[r]), _mm512_extractf32x8_ps(acc[r], 1));
+        const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        float v[4];
+        _mm_storeu_ps(v, q);
+        for (int c = 0; c < 4; ++c) {
+            if (add) out[r * 4 + c] += v[c]; else out[r * 4 + c] = v[c];
+        }
+    }
+}
+
+/* GEMM for the 32-block family: the weights of a tile of R rows are unpacked once
+ * per k-segment into a stack buffer and reused for every group of 4 activations. */
+#define A_SEG 16                       /* steps (2 blocks = 64 elements) per k-segment */
+#define AR 12                          /* weight rows per prepacked tile */
+
+AI void a_rows(int T, int R, const uint8_t *wi, size_t wrb, int64_t nbs, int64_t i,
+               const uint8_t *A, size_t arb, int64_t j0, int64_t j1, float *Cm, int64_t ldc, int add,
+               __m512i *U, __m512 *D, __m512 *M) {
+    const size_t wsz = a_wsz(T);
+    const int64_t nsteps = (nbs + 1) / 2;
+    for (int r = 0; r < R; ++r)
+        for (int64_t st = 0; st < nsteps; ++st) {
+            const int two = 2 * st + 1 < nbs;
+            const uint8_t *blk = wi + (size_t)r * wrb + (size_t)(2 * st) * wsz;
+            U[r * A_SEG + st] = a_unpack(T, blk, two);
+            __m512 mt;
+            a_scales(a_hasmin(T), blk, wsz, two, &D[r * A_SEG + st], &mt);
+            if (a_hasmin(T)) M[r * A_SEG + st] = mt;
+        }
+    float o[4 * AR];
+    int64_t j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        a_tile_red(T, R, nbs, U, D, M, A_SEG, A + (size_t)j * arb, arb, o, 0);
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < 4; ++c) {
+                float *dst = &Cm[(j + c) * ldc + i + r];
+                *dst = add ? *dst + o[r * 4 + c] : o[r * 4 + c];
+            }
+    }
+    for (; j < j1; ++j)
+        for (int r = 0; r < R; ++r) {
+            a_tile_gen(T, 1, 1, nbs, NULL, 0, U + r * A_SEG, D + r * A_SEG,
+                       a_hasmin(T) ? M + r * A_SEG : M, A_SEG, A + (size_t)j * arb, arb, o, 0);
+            float *dst = &Cm[j * ldc + i + r];
+            *dst = add ? *dst + o[0] : o[0];
+        }
+}
+
+/* GEMV (one activation row): rows are processed one at a time in memory order
+ * (interleaving several row streams defeats the hardware prefetcher and runs at a
+ * fraction of the memory bandwidth); the activation-side vectors of each k-segment
+ * are computed once and reused for every row. */
+#define A_GSEG 32
+AI void a_gemv(int T, int64_t nb, const uint8_t *W, size_t wrb, int64_t r0, int64_t r1,
+               const uint8_t *A, float *Cm) {
+    const size_t wsz = a_wsz(T), asz = a_asz(T);
+    __m512i AV[A_GSEG], INIT[A_GSEG];
+    __m512 DA[A_GSEG], SA[A_GSEG];
+    for (int64_t b0 = 0; b0 < nb; b0 += 2 * A_GSEG) {
+        const int64_t nbs = nb - b0 < 2 * A_GSEG ? nb - b0 : 2 * A_GSEG;
+        const int64_t nfull = nbs / 2, nsteps = (nbs + 1) / 2;
+        for (int64_t st = 0; st < nsteps; ++st) {
+            const a_act x = a_load_act(T, A + (size_t)(b0 + 2 * st) * asz, 2 * st + 1 < nbs);
+            AV[st] = x.av; INIT[st] = x.init; DA[st] = x.da; SA[st] = x.sa;
+        }
+        for (int64_t i = r0; i < r1; ++i) {
+            const uint8_t *w = W + (size_t)i * wrb + (size_t)b0 * wsz;
+            __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+            int64_t st = 0;
+            for (; st + 2 <= nfull; st += 2) {
+                const uint8_t *b = w + (size_t)(2 * st) * wsz;
+                const __m512i u0 = a_unpack(T, b, 1), u1 = a_unpack(T, b + 2 * wsz, 1);
+                __m512 d0, m0, d1, m1;
+                a_scales(a_hasmin(T), b, wsz, 1, &d0, &m0);
+                a_scales(a_hasmin(T), b + 2 * wsz, wsz, 1, &d1, &m1);
+                const __m512i I0 = _mm512_dpbusd_epi32(INIT[st], u0, AV[st]);
+                const __m512i I1 = _mm512_dpbusd_epi32(INIT[st + 1], u1, AV[st + 1]);
+                acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I0), _mm512_mul_ps(d0, DA[st]), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I1), _mm512_mul_ps(d1, DA[st + 1]), acc1);
+                if (a_hasmin(T)) {
+                    acc0 = _mm512_fmadd_ps(m0, SA[st], acc0);
+                    acc1 = _mm512_fmadd_ps(m1, SA[st + 1], acc1);
+                }
+            }
+            for (; st < nsteps; ++st) {
+                const int two = st < nfull;
+                const uint8_t *b = w + (size_t)(2 * st) * wsz;
+                const __m512i u0 = two ? a_unpack(T, b, 1) : a_unpack(T, b, 0);
+                __m512 d0, m0;
+                if (two) a_scales(a_hasmin(T), b, wsz, 1, &d0, &m0);
+                else a_scales(a_hasmin(T), b, wsz, 0, &d0, &m0);
+                const __m512i I0 = _mm512_dpbusd_epi32(INIT[st], u0, AV[st]);
+                acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I0), _mm512_mul_ps(d0, DA[st]), acc0);
+                if (a_hasmin(T)) acc0 = _mm512_fmadd_ps(m0, SA[st], acc0);
+            }
+            const float v = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+            Cm[i] = b0 ? Cm[i] + v : v;
+        }
+    }
+}
+
 AI void a_gemm(int T, int64_t k, const uint8_t *W, size_t wrb, int64_t r0, int64_t r1,
                const uint8_t *A, size_t arb, int64_t na, float *Cm, int64_t ldc) {
     const int64_t nb = k / 32;
     const size_t wsz = a_wsz(T), asz = a_asz(T);
-    if (na == 1) {   /* GEMV: rows in memory order (see drive()) */
-        for (int64_t i = r0; i < r1; ++i) {
-            float o;
-            a_tile(T, 1, 1, nb, W + (size_t)i * wrb, wrb, A, arb, &o);
-            Cm[i] = o;
-        }
+    if (na == 1) {
+        a_gemv(T, nb, W, wrb, r0, r1, A, Cm);
         return;
     }
-    __m512i U[4 * A_SEG];
-    __m512 D[4 * A_SEG], M[4 * A_SEG];
-    float o[16];
+    __m512i U[AR * A_SEG];
+    __m512 D[AR * A_SEG], M[(a_hasmin(T) ? AR : 1) * A_SEG];
     for (int64_t b0 = 0; b0 < nb; b0 += 2 * A_SEG) {
         const int64_t nbs = nb - b0 < 2 * A_SEG ? nb - b0 : 2 * A_SEG;
-        const int64_t nsteps = (nbs + 1) / 2;
         const int add = b0 > 0;
-        const size_t seg_bytes = (size_t)nbs * asz;
-        int64_t chunk = (int64_t)((256u * 1024u) / seg_bytes) & ~(int64_t)3;
+        /* activation rows of this segment, ~256 KiB at a time, stay in L2 */
+        int64_t chunk = (int64_t)((256u * 1024u) / ((size_t)nbs * asz)) & ~(int64_t)3;
         if (chunk < 4) chunk = 4;
+        const uint8_t *Ab = A + (size_t)b0 * asz;
         for (int64_t j0 = 0; j0 < na; j0 += chunk) {
             const int64_t j1 = j0 + chunk < na ? j0 + chunk : na;
             int64_t i = r0;
-            for (; i + 4 <= r1; i += 4) {
-                const uint8_t *wi = W + (size_t)i * wrb + (size_t)b0 * wsz;
-                for (int r = 0; r < 4; ++r)
-                    for (int64_t st = 0; st < nsteps; ++st) {
-                        const int two = 2 * st + 1 < nbs;
-                        const uint8_t *blk = wi + (size_t)r * wrb + (size_t)(2 * st) * wsz;
-                        U[r * A_SEG + st] = a_unpack(T, blk, two);
-                        a_scales(a_hasmin(T), blk, wsz, two, &D[r * A_SEG + st], &M[r * A_SEG + st]);
-                    }
-                int64_t j = j0;
-                for (; j + 4 <= j1; j += 4) {
-                    const uint8_t *aj = A + (size_t)j * arb + (size_t)b0 * asz;
-                    a_tile_gen(T, 4, 4, nbs, NULL, 0, U, D, M, A_SEG, aj, arb, o, 0);
-                    for (int r = 0; r < 4; ++r)
-                        for (int c = 0; c < 4; ++c) {
-                            float *dst = &Cm[(j + c) * ldc + i + r];
-                            *dst = add ? *dst + o[r * 4 + c] : o[r * 4 + c];
-                        }
-                }
-                for (; j < j1; ++j) {
-                    const uint8_t *aj = A + (size_t)j * arb + (size_t)b0 * asz;
-                    a_tile_gen(T, 4, 1, nbs, NULL, 0, U, D, M, A_SEG, aj, arb, o, 0);
-                    for (int r = 0; r < 4; ++r) {
-                        float *dst = &Cm[j * ldc + i + r];
-                        *dst = add ? *dst + o[r] : o[r];
-                    }
-                }
-            }
-            for (; i < r1; ++i) {
-                const uint8_t *wi = W + (size_t)i * wrb + (size_t)b0 * wsz;
-                for (int64_t j = j0; j < j1; ++j) {
-                    a_tile(T, 1, 1, nbs, wi, wrb, A + (size_t)j * arb + (size_t)b0 * asz, arb, o);
-                    float *dst = &Cm[j * ldc + i];
-                    *dst = add ? *dst + o[0] : o[0];
-                }
-            }
+            for (; i + AR <= r1; i += AR)
+                a_rows(T, AR, W + (size_t)i * wrb + (size_t)b0 * wsz, wrb, nbs, i, Ab, arb, j0, j1, Cm, ldc, add, U, D, M);
+            for (; i + 4 <= r1; i += 4)
+                a_rows(T, 4, W + (size_t)i * wrb + (size_t)b0 * wsz, wrb, nbs, i, Ab, arb, j0, j1, Cm, ldc, add, U, D, M);
+            for (; i < r1; ++i)
+                a_rows(T, 1, W + (size_t)i * wrb + (size_t)b0 * wsz, wrb, nbs, i, Ab, arb, j0, j1, Cm, ldc, add, U, D, M);
         }
     }
 }

@@ -15,7 +15,22 @@ public enum RuntimeError: LocalizedError, Equatable {
     case promptTooLong(tokens: Int, context: Int)
     case invalidArgument(String)
 
-    public var errorDescription: String? {
+    /// One line, whatever bytes a damaged file put into names and keys.
+    public var errorDescription: String? { message.map(Self.singleLine) }
+
+    static func singleLine(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.properties.generalCategory == .control {
+                out += scalar == "\n" ? "\\n" : String(format: "\\u{%X}", scalar.value)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    private var message: String? {
         switch self {
         case .cannotOpen(let path, let reason):
             return "cannot open \(path): \(reason)"

@@ -86,3 +86,24 @@ import Testing
         #expect(median <= 0.25)
     }
 }
+
+/// The float32 reference path against transformers loading the same GGUF dequantized
+/// (goldens made by scripts/golden/transformers_gguf_goldens.py).
+@Test func float32PathMatchesTransformersDequantizedModel() throws {
+    let golden = try Fixtures.json("golden/gemma3_270m_transformers_f32.json")
+    var options = RuntimeOptions()
+    options.contextLength = 512
+    options.precision = .float32
+    let model = try LocalModel.load(path: try Fixtures.defaultModelPath, options: options)
+    var worst: Float = 0
+    for c in golden["cases"] as! [[String: Any]] {
+        let logits = try model.logits(for: (c["tokens"] as! [Any]).int32s)
+        for (position, (ids, values)) in zip(c["top5_ids"] as! [[Any]], c["top5_logits"] as! [[Any]]).enumerated() {
+            for (id, value) in zip(ids.ints, values.floats) {
+                worst = max(worst, abs(logits[position][id] - value))
+            }
+        }
+    }
+    print("float32 path: largest top-5 logit difference from transformers: \(worst)")
+    #expect(worst <= 1e-3)
+}

@@ -184,10 +184,14 @@ static void random_cross(void) {
         const int t = types[ti], at = kl_vec_dot_type(t);
         const int64_t bs = kl_block_size(t) > 1 ? kl_block_size(t) : 1;
         double worst = 0;
-        for (int trial = 0; trial < 6; ++trial) {
-            const int64_t nblk = bs == 256 ? 1 + trial : 1 + 3 * trial;
-            const int64_t n = bs == 1 ? 1 + 37 * trial : nblk * bs;
-            const int64_t rows = 1 + (trial * 5) % 11, na = 1 + (trial * 3) % 10;
+        /* shapes: small ones plus k-segmented / multi-tile ones (rows 29 = 2x12 + 4 + 1) */
+        static const int64_t shapes[][3] = {  /* blocks (x32 or x256; elements for F*), rows, n_a */
+            {1, 1, 1}, {4, 6, 4}, {7, 11, 7}, {10, 5, 10}, {13, 10, 3}, {16, 4, 6},
+            {101, 29, 7}, {70, 13, 9}, {9, 29, 5}};
+        for (int trial = 0; trial < (int)(sizeof shapes / sizeof shapes[0]); ++trial) {
+            const int64_t nblk = bs == 256 ? 1 + shapes[trial][0] / 8 : shapes[trial][0];
+            const int64_t n = bs == 1 ? 1 + 37 * shapes[trial][0] : nblk * bs;
+            const int64_t rows = shapes[trial][1], na = shapes[trial][2];
             const size_t wrb = kl_row_size(t, n), arb = kl_row_size(at, n);
             uint8_t *W = malloc(wrb * rows), *A = malloc(arb * na);
             float *x = malloc(sizeof(float) * n), *dw = malloc(sizeof(float) * n), *da = malloc(sizeof(float) * n);
