@@ -550,7 +550,7 @@ AI void k_tile(int T, int R, int C, int64_t nsb, const uint8_t *w, size_t wrb,
     { FAM(T, 1, 1, nb, w, wrb, a, arb, o); }
 
 #ifndef KL_KR
-#define KL_KR 4
+#define KL_KR 3
 #endif
 #ifndef KL_KC
 #define KL_KC 4

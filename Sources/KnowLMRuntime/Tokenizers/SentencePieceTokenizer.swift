@@ -105,7 +105,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         guard let handle = serialized.withUnsafeBytes({
             kspm_load_serialized($0.baseAddress, $0.count, &error, error.count)
         }) else {
-            throw RuntimeError.tokenizer("libsentencepiece refused the model: \(String(cString: error))")
+            throw RuntimeError.tokenizer("libsentencepiece refused the model: \(Self.message(error))")
         }
         processor = handle
         vocabularySize = proto.pieces.count
@@ -129,6 +129,11 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     }
 
     deinit { kspm_free(processor) }
+
+    /// A NUL-terminated message from the C shim.
+    private static func message(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 
     /// What a piece stands for in decoded text: `▁` is a space, `<0xAB>` one raw byte.
     private static func surfaceBytes(of text: String, type: SentencePieceModelProto.PieceType) -> [UInt8] {
@@ -168,7 +173,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             switch Int(status) {
             case Int(KSPM_OK): return Array(ids.prefix(count))
             case Int(KSPM_BUFFER_TOO_SMALL): capacity = count
-            default: throw RuntimeError.tokenizer(String(cString: error))
+            default: throw RuntimeError.tokenizer(Self.message(error))
             }
         }
     }

@@ -121,7 +121,7 @@ public final class GGUFFile: @unchecked Sendable {
         // Each metadata entry takes at least 12 bytes and each tensor entry at least 24, which
         // bounds what a corrupted count can make us allocate.
         guard kvCount <= UInt64(reader.remaining / 12), tensorCount <= UInt64(reader.remaining / 24) else {
-            throw RuntimeError.malformed(file: file, reason: "metadata count \(kvCount) or tensor count \(tensorCount) exceeds what the file can hold")
+            throw RuntimeError.malformed(file: file, reason: "metadata count \(kvCount) or tensor count \(tensorCount) exceeds what the file can hold (truncated or not a model file?)")
         }
 
         var metadata: [String: GGUFValue] = [:]

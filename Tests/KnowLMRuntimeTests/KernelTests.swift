@@ -1,0 +1,258 @@
+import CKernels
+import Foundation
+import Testing
+
+// Golden tests of the CKernels C library (quantized dot products / GEMM).
+// Goldens: Tests/KnowLMRuntimeTests/Fixtures/kernels, made by
+// scripts/golden/make_kernel_goldens.py (see that script for the file formats).
+
+private struct KernelCase: Decodable {
+    let kind: String
+    let name: String
+    let type: Int
+    let atype: Int?
+    let n: Int
+    let rows: Int
+    let n_a: Int?
+    let w: String?
+    let deq: String?
+    let x: String?
+    let a: String?
+    let expect: String?
+    let tol: String?
+    let q: String?
+}
+
+private struct KernelIndex: Decodable {
+    let version: Int
+    let cases: [KernelCase]
+}
+
+private enum KernelGoldens {
+    static func url(_ name: String) throws -> URL {
+        if let url = Bundle.module.url(forResource: "Fixtures/kernels/\(name)", withExtension: nil) {
+            return url
+        }
+        guard let base = Bundle.module.resourceURL else {
+            throw CocoaError(.fileNoSuchFile)
+        }
+        return base.appendingPathComponent("Fixtures/kernels/\(name)")
+    }
+
+    static func data(_ name: String) throws -> Data {
+        try Data(contentsOf: url(name))
+    }
+
+    static func bytes(_ name: String) throws -> [UInt8] {
+        [UInt8](try data(name))
+    }
+
+    static func floats(_ name: String) throws -> [Float] {
+        let d = try data(name)
+        let count = d.count / MemoryLayout<Float>.size
+        var out = [Float](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { dst in
+            d.withUnsafeBytes { src in
+                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<(count * MemoryLayout<Float>.size)]))
+            }
+        }
+        return out
+    }
+
+    static func doubles(_ name: String) throws -> [Double] {
+        let d = try data(name)
+        let count = d.count / MemoryLayout<Double>.size
+        var out = [Double](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { dst in
+            d.withUnsafeBytes { src in
+                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<(count * MemoryLayout<Double>.size)]))
+            }
+        }
+        return out
+    }
+
+    static func index() throws -> [KernelCase] {
+        let idx = try JSONDecoder().decode(KernelIndex.self, from: try data("index.json"))
+        return idx.cases
+    }
+
+    static func dotCases() throws -> [KernelCase] {
+        try index().filter { $0.kind == "dot" }
+    }
+
+    static func quantCases() throws -> [KernelCase] {
+        try index().filter { $0.kind == "quant" }
+    }
+}
+
+@Test func kernelTypeTable() {
+    #expect(kl_block_size(Int32(KL_Q4_0)) == 32)
+    #expect(kl_type_size(Int32(KL_Q4_0)) == 18)
+    #expect(kl_type_size(Int32(KL_Q5_0)) == 22)
+    #expect(kl_type_size(Int32(KL_Q8_0)) == 34)
+    #expect(kl_type_size(Int32(KL_Q8_1)) == 36)
+    #expect(kl_block_size(Int32(KL_Q4_K)) == 256)
+    #expect(kl_type_size(Int32(KL_Q2_K)) == 84)
+    #expect(kl_type_size(Int32(KL_Q3_K)) == 110)
+    #expect(kl_type_size(Int32(KL_Q4_K)) == 144)
+    #expect(kl_type_size(Int32(KL_Q5_K)) == 176)
+    #expect(kl_type_size(Int32(KL_Q6_K)) == 210)
+    #expect(kl_type_size(Int32(KL_Q8_K)) == 292)
+    #expect(kl_block_size(Int32(KL_F16)) == 1)
+    #expect(kl_type_size(Int32(KL_BF16)) == 2)
+    #expect(kl_block_size(99) == 0)
+    #expect(kl_row_size(Int32(KL_Q6_K), 512) == 420)
+    #expect(kl_row_size(Int32(KL_Q6_K), 100) == 0)
+    #expect(kl_vec_dot_type(Int32(KL_Q5_0)) == Int32(KL_Q8_0))
+    #expect(kl_vec_dot_type(Int32(KL_Q4_1)) == Int32(KL_Q8_1))
+    #expect(kl_vec_dot_type(Int32(KL_Q6_K)) == Int32(KL_Q8_K))
+    #expect(kl_vec_dot_type(Int32(KL_F16)) == Int32(KL_F16))
+    #expect(kl_vec_dot_type(Int32(KL_Q8_K)) == -1)
+    let features = String(cString: kl_cpu_features())
+    #expect(!features.isEmpty)
+}
+
+@Test func kernelHalfConversions() {
+    #expect(kl_fp16_to_fp32(0x3C00) == 1.0)
+    #expect(kl_fp16_to_fp32(0xC000) == -2.0)
+    #expect(kl_fp16_to_fp32(0x0001) == Float(bitPattern: 0x3380_0000))  // 2^-24
+    #expect(kl_fp32_to_fp16(1.0) == 0x3C00)
+    #expect(kl_fp32_to_fp16(65520.0) == 0x7C00)       // rounds to +inf
+    #expect(kl_fp32_to_fp16(1.0 + 1.0 / 2048.0) == 0x3C00)  // tie -> even
+    #expect(kl_fp32_to_fp16(1.0 + 3.0 / 2048.0) == 0x3C02)  // tie -> even (up)
+    #expect(kl_fp32_to_bf16(1.00390625) == 0x3F80)    // tie -> even
+    #expect(kl_bf16_to_fp32(0x3F80) == 1.0)
+    // Every finite half survives a round trip.
+    var bad = 0
+    for h in 0..<65536 {
+        let bits = UInt16(h)
+        if bits & 0x7C00 == 0x7C00 { continue }
+        if kl_fp32_to_fp16(kl_fp16_to_fp32(bits)) != bits { bad += 1 }
+    }
+    #expect(bad == 0)
+}
+
+@Test func kernelDequantizeMatchesGolden() throws {
+    let cases = try KernelGoldens.dotCases()
+    #expect(cases.count >= 13)
+    for c in cases {
+        let w = try KernelGoldens.bytes(c.w!)
+        let expected = try KernelGoldens.floats(c.deq!)
+        let rowBytes = kl_row_size(Int32(c.type), Int64(c.n))
+        #expect(rowBytes * c.rows == w.count, "\(c.name): row size")
+        var out = [Float](repeating: 0, count: c.n)
+        var mismatches = 0
+        for i in 0..<c.rows {
+            let rc = w.withUnsafeBytes { wp in
+                out.withUnsafeMutableBufferPointer { op in
+                    kl_dequantize_row(Int32(c.type), wp.baseAddress! + i * rowBytes, op.baseAddress!, Int64(c.n))
+                }
+            }
+            #expect(rc == 0, "\(c.name): dequantize failed")
+            for k in 0..<c.n where out[k].bitPattern != expected[i * c.n + k].bitPattern {
+                mismatches += 1
+            }
+        }
+        #expect(mismatches == 0, "\(c.name): \(mismatches) dequantized values differ from gguf")
+    }
+}
+
+@Test func kernelQuantizeActivationsMatchGolden() throws {
+    // Activation rows of the dot cases, plus the dedicated quantization cases (edge cases:
+    // exact .5 ties, an all-zero row, tiny and large magnitudes).
+    var checks: [(name: String, type: Int, n: Int, rows: Int, x: String, q: String)] = []
+    for c in try KernelGoldens.dotCases() {
+        checks.append((name: c.name, type: c.atype!, n: c.n, rows: c.n_a!, x: c.x!, q: c.a!))
+    }
+    for c in try KernelGoldens.quantCases() {
+        checks.append((name: c.name, type: c.type, n: c.n, rows: c.rows, x: c.x!, q: c.q!))
+    }
+    for c in checks {
+        let x = try KernelGoldens.floats(c.x)
+        let expected = try KernelGoldens.bytes(c.q)
+        let rowBytes = kl_row_size(Int32(c.type), Int64(c.n))
+        #expect(rowBytes * c.rows == expected.count, "\(c.name): activation row size")
+        var out = [UInt8](repeating: 0, count: rowBytes)
+        var mismatches = 0
+        for r in 0..<c.rows {
+            let rc = x.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBytes { op in
+                    kl_quantize_row(Int32(c.type), xp.baseAddress! + r * c.n, op.baseAddress!, Int64(c.n))
+                }
+            }
+            #expect(rc == 0, "\(c.name): quantize failed")
+            for k in 0..<rowBytes where out[k] != expected[r * rowBytes + k] {
+                mismatches += 1
+            }
+        }
+        #expect(mismatches == 0, "\(c.name): \(mismatches) quantized bytes differ")
+    }
+}
+
+@Test func kernelVecDotMatchesGolden() throws {
+    for c in try KernelGoldens.dotCases() {
+        let w = try KernelGoldens.bytes(c.w!)
+        let a = try KernelGoldens.bytes(c.a!)
+        let expected = try KernelGoldens.doubles(c.expect!)
+        let tol = try KernelGoldens.doubles(c.tol!)
+        let na = c.n_a!
+        let wRow = kl_row_size(Int32(c.type), Int64(c.n))
+        let aRow = kl_row_size(Int32(c.atype!), Int64(c.n))
+        #expect(aRow * na == a.count, "\(c.name): activation size")
+        var failures = 0
+        for j in 0..<na {
+            for i in 0..<c.rows {
+                let v = w.withUnsafeBytes { wp in
+                    a.withUnsafeBytes { ap in
+                        kl_vec_dot(Int32(c.type), Int64(c.n), wp.baseAddress! + i * wRow, ap.baseAddress! + j * aRow)
+                    }
+                }
+                let e = expected[j * c.rows + i]
+                if !(abs(Double(v) - e) <= tol[j * c.rows + i]) {
+                    failures += 1
+                }
+            }
+        }
+        #expect(failures == 0, "\(c.name): \(failures) vec_dot results out of tolerance")
+    }
+}
+
+@Test func kernelGemmMatchesGolden() throws {
+    for c in try KernelGoldens.dotCases() {
+        let w = try KernelGoldens.bytes(c.w!)
+        let a = try KernelGoldens.bytes(c.a!)
+        let expected = try KernelGoldens.doubles(c.expect!)
+        let tol = try KernelGoldens.doubles(c.tol!)
+        let na = c.n_a!
+        let wRow = kl_row_size(Int32(c.type), Int64(c.n))
+        let aRow = kl_row_size(Int32(c.atype!), Int64(c.n))
+        for rowBegin in [0, 1] {
+            var out = [Float](repeating: .nan, count: c.rows * na)
+            w.withUnsafeBytes { wp in
+                a.withUnsafeBytes { ap in
+                    out.withUnsafeMutableBufferPointer { op in
+                        kl_gemm(Int32(c.type), Int64(c.n), wp.baseAddress!, wRow,
+                                Int64(rowBegin), Int64(c.rows), ap.baseAddress!, aRow, Int64(na),
+                                op.baseAddress!, Int64(c.rows))
+                    }
+                }
+            }
+            var failures = 0
+            var outside = 0
+            for j in 0..<na {
+                for i in 0..<c.rows {
+                    let v = out[j * c.rows + i]
+                    if i < rowBegin {
+                        if !v.isNaN { outside += 1 }
+                        continue
+                    }
+                    if !(abs(Double(v) - expected[j * c.rows + i]) <= tol[j * c.rows + i]) {
+                        failures += 1
+                    }
+                }
+            }
+            #expect(failures == 0, "\(c.name) (row_begin \(rowBegin)): \(failures) gemm results out of tolerance")
+            #expect(outside == 0, "\(c.name): gemm wrote outside [row_begin, row_end)")
+        }
+    }
+}
