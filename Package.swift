@@ -8,9 +8,12 @@ let package = Package(
         .executable(name: "knowlm", targets: ["knowlm"]),
         .library(name: "KnowLMCore", targets: ["KnowLMCore"]),
         .library(name: "KnowLMRuntime", targets: ["KnowLMRuntime"]),
+        .library(name: "KnowLMKnowledge", targets: ["KnowLMKnowledge"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
@@ -33,10 +36,20 @@ let package = Package(
             name: "KnowLMRuntime",
             dependencies: ["KnowLMCore", "CKernels", "CSentencePiece", "COpenBLAS"]
         ),
+        .target(
+            name: "KnowLMKnowledge",
+            dependencies: [
+                "KnowLMCore", "KnowLMRuntime", "COpenBLAS",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            // A link to the top-level Prompts/ folder, where every prompt lives.
+            resources: [.copy("Prompts")]
+        ),
         .executableTarget(
             name: "knowlm",
             dependencies: [
-                "KnowLMCore", "KnowLMRuntime",
+                "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -44,6 +57,11 @@ let package = Package(
         .testTarget(
             name: "KnowLMRuntimeTests",
             dependencies: ["KnowLMRuntime", "KnowLMCore", "CKernels"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "KnowLMKnowledgeTests",
+            dependencies: ["KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore"],
             resources: [.copy("Fixtures")]
         ),
     ],

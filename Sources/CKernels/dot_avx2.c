@@ -371,6 +371,119 @@ static float dot_q6_K(int64_t n, const void *w, const void *a) {
     return hsum8(acc);
 }
 
+/* ------------------------------------------------ activation quantization */
+/* Same arithmetic as the portable versions in quants.c (which document the ggml
+ * semantics): _mm256_round_ps(NEAREST) == kl_nearest_int, F16C == kl_fp32_to_fp16. */
+
+static inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static inline int hsum_i32x8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+static inline uint16_t f2h(float f) { return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+
+/* round(x*id) of 32 floats -> 32 int8 (saturating, in order); returns sum of the quants */
+static inline int q8_32(const float *x, __m256 id, int8_t *out) {
+    __m256i i[4];
+    for (int k = 0; k < 4; ++k)
+        i[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), id),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const int sum = hsum_i32x8(_mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3])));
+    const __m256i p01 = _mm256_packs_epi32(i[0], i[1]), p23 = _mm256_packs_epi32(i[2], i[3]);
+    const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)out, b);
+    return sum;
+}
+
+static inline float amax32(const float *x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8)));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24)));
+    return hmax8(m);
+}
+
+static void quant_q8_0(const float *x, void *vy, int64_t n) {
+    kl_block_q8_0 *y = vy;
+    for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+        const float amax = amax32(x);
+        const float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+        y[b].d = f2h(d);
+        (void)q8_32(x, _mm256_set1_ps(id), y[b].qs);
+    }
+}
+
+static void quant_q8_1(const float *x, void *vy, int64_t n) {
+    kl_block_q8_1 *y = vy;
+    for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+        const float amax = amax32(x);
+        const float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+        y[b].d = f2h(d);
+        const int sum = q8_32(x, _mm256_set1_ps(id), y[b].qs);
+        y[b].s = f2h(d * (float)sum);
+    }
+}
+
+static void quant_q8_K(const float *x, void *vy, int64_t n) {
+    kl_block_q8_K *y = vy;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / 256; ++b, x += 256) {
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < 256; k += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)));
+        const float amax = hmax8(m);
+        if (amax == 0.0f) {
+            memset(&y[b], 0, sizeof(y[b]));
+            continue;
+        }
+        /* signed value of the FIRST element with |x| == amax (ggml: `if (ax > amax)`) */
+        const __m256 am = _mm256_set1_ps(amax);
+        float max = amax;
+        for (int k = 0; k < 256; k += 8) {
+            const int msk = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)), am, _CMP_EQ_OQ));
+            if (msk) { max = x[k + __builtin_ctz((unsigned)msk)]; break; }
+        }
+        const float iscale = -127.f / max;
+        const __m256 is = _mm256_set1_ps(iscale);
+        for (int g = 0; g < 8; ++g)   /* 8 x 32 quants; bsums from the int32 lanes */
+        {
+            __m256i i[4];
+            for (int k = 0; k < 4; ++k)
+                i[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(is, _mm256_loadu_ps(x + 32 * g + 8 * k)),
+                                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            const __m256i p01 = _mm256_packs_epi32(i[0], i[1]), p23 = _mm256_packs_epi32(i[2], i[3]);
+            const __m256i q = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(y[b].qs + 32 * g), q);
+            /* bsums from the (saturated) stored bytes: sum of each 16 */
+            const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);          /* 16 x int16 pairs */
+            const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));           /* 8 x int32 quads */
+            const __m128i lo = _mm256_castsi256_si128(s32), hi = _mm256_extracti128_si256(s32, 1);
+            __m128i t0 = _mm_add_epi32(lo, _mm_unpackhi_epi64(lo, lo));
+            __m128i t1 = _mm_add_epi32(hi, _mm_unpackhi_epi64(hi, hi));
+            y[b].bsums[2 * g] = (int16_t)(_mm_cvtsi128_si32(t0) + _mm_extract_epi32(t0, 1));
+            y[b].bsums[2 * g + 1] = (int16_t)(_mm_cvtsi128_si32(t1) + _mm_extract_epi32(t1, 1));
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+static void quant_f16(const float *x, void *vy, int64_t n) {
+    uint16_t *y = vy;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; ++i) y[i] = f2h(x[i]);
+}
+
 void kl_fill_avx2(kl_kernels *t) {
     t->dot[KL_F32]  = dot_f32;
     t->dot[KL_F16]  = dot_f16;
@@ -385,6 +498,10 @@ void kl_fill_avx2(kl_kernels *t) {
     t->dot[KL_Q4_K] = dot_q4_K;
     t->dot[KL_Q5_K] = dot_q5_K;
     t->dot[KL_Q6_K] = dot_q6_K;
+    t->quant[KL_Q8_0] = quant_q8_0;
+    t->quant[KL_Q8_1] = quant_q8_1;
+    t->quant[KL_Q8_K] = quant_q8_K;
+    t->quant[KL_F16]  = quant_f16;
 }
 
 #if defined(__clang__)
@@ -395,5 +512,118 @@ void kl_fill_avx2(kl_kernels *t) {
 
 #else  /* not x86 */
 #include "kl_internal.h"
+/* ------------------------------------------------ activation quantization */
+/* Same arithmetic as the portable versions in quants.c (which document the ggml
+ * semantics): _mm256_round_ps(NEAREST) == kl_nearest_int, F16C == kl_fp32_to_fp16. */
+
+static inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static inline int hsum_i32x8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+static inline uint16_t f2h(float f) { return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+
+/* round(x*id) of 32 floats -> 32 int8 (saturating, in order); returns sum of the quants */
+static inline int q8_32(const float *x, __m256 id, int8_t *out) {
+    __m256i i[4];
+    for (int k = 0; k < 4; ++k)
+        i[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), id),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const int sum = hsum_i32x8(_mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3])));
+    const __m256i p01 = _mm256_packs_epi32(i[0], i[1]), p23 = _mm256_packs_epi32(i[2], i[3]);
+    const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)out, b);
+    return sum;
+}
+
+static inline float amax32(const float *x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8)));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)));
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24)));
+    return hmax8(m);
+}
+
+static void quant_q8_0(const float *x, void *vy, int64_t n) {
+    kl_block_q8_0 *y = vy;
+    for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+        const float amax = amax32(x);
+        const float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+        y[b].d = f2h(d);
+        (void)q8_32(x, _mm256_set1_ps(id), y[b].qs);
+    }
+}
+
+static void quant_q8_1(const float *x, void *vy, int64_t n) {
+    kl_block_q8_1 *y = vy;
+    for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+        const float amax = amax32(x);
+        const float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+        y[b].d = f2h(d);
+        const int sum = q8_32(x, _mm256_set1_ps(id), y[b].qs);
+        y[b].s = f2h(d * (float)sum);
+    }
+}
+
+static void quant_q8_K(const float *x, void *vy, int64_t n) {
+    kl_block_q8_K *y = vy;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / 256; ++b, x += 256) {
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < 256; k += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)));
+        const float amax = hmax8(m);
+        if (amax == 0.0f) {
+            memset(&y[b], 0, sizeof(y[b]));
+            continue;
+        }
+        /* signed value of the FIRST element with |x| == amax (ggml: `if (ax > amax)`) */
+        const __m256 am = _mm256_set1_ps(amax);
+        float max = amax;
+        for (int k = 0; k < 256; k += 8) {
+            const int msk = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)), am, _CMP_EQ_OQ));
+            if (msk) { max = x[k + __builtin_ctz((unsigned)msk)]; break; }
+        }
+        const float iscale = -127.f / max;
+        const __m256 is = _mm256_set1_ps(iscale);
+        for (int g = 0; g < 8; ++g)   /* 8 x 32 quants; bsums from the int32 lanes */
+        {
+            __m256i i[4];
+            for (int k = 0; k < 4; ++k)
+                i[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(is, _mm256_loadu_ps(x + 32 * g + 8 * k)),
+                                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            const __m256i p01 = _mm256_packs_epi32(i[0], i[1]), p23 = _mm256_packs_epi32(i[2], i[3]);
+            const __m256i q = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(y[b].qs + 32 * g), q);
+            /* bsums from the (saturated) stored bytes: sum of each 16 */
+            const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);          /* 16 x int16 pairs */
+            const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));           /* 8 x int32 quads */
+            const __m128i lo = _mm256_castsi256_si128(s32), hi = _mm256_extracti128_si256(s32, 1);
+            __m128i t0 = _mm_add_epi32(lo, _mm_unpackhi_epi64(lo, lo));
+            __m128i t1 = _mm_add_epi32(hi, _mm_unpackhi_epi64(hi, hi));
+            y[b].bsums[2 * g] = (int16_t)(_mm_cvtsi128_si32(t0) + _mm_extract_epi32(t0, 1));
+            y[b].bsums[2 * g + 1] = (int16_t)(_mm_cvtsi128_si32(t1) + _mm_extract_epi32(t1, 1));
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+static void quant_f16(const float *x, void *vy, int64_t n) {
+    uint16_t *y = vy;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; ++i) y[i] = f2h(x[i]);
+}
+
 void kl_fill_avx2(kl_kernels *t) { (void)t; }
 #endif

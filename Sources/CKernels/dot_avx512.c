@@ -13,9 +13,15 @@
  *         u <= 63, |a| <= 128)
  *         offsets (Q3_K: 4, Q6_K: 32) and mins (Q2_K, Q4_K, Q5_K) via the bsums.
  *
- * A tile computes R weight rows x C activation rows at once, so every weight
- * block is unpacked once per tile and every activation block loaded once per
- * tile. Tiles: 4x4, 4x1, 1x4, 1x1; vec_dot is the 1x1 tile.
+ * GEMM (n_a > 1): the weights of a group of rows are unpacked once per k-segment
+ * into a small stack buffer and reused for every group of activation rows:
+ *   32-block family: 12 rows x 4 activations; the 4 activations' integer dots are
+ *     regrouped (a_reduce4) so the float stage costs one cvt+mul+fma per row.
+ *   K-quants: R x 4 register tiles (R = 4 with GCC, 2 with clang: best measured).
+ * GEMV (n_a == 1): one row at a time in memory order (interleaving several row
+ * streams defeated the hardware prefetcher: 2-4x slower); activation-side
+ * vectors are prepared once per call. vec_dot is the 1x1 tile.
+ * Everything stays in registers / on the stack (<= ~40 KiB); nothing allocates.
  */
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -29,8 +35,17 @@
 #endif
 
 #define AI static inline __attribute__((always_inline))
+/* Full unrolling of the constant-trip tile loops keeps the accumulator arrays in registers. */
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL _Pragma("GCC unroll 16")
+#endif
 
-typedef void (*tile_fn)(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *out);
+/* acc += pairwise int16 dot (VNNI). (clang rewrites part of these into
+ * vpmaddwd + vpaddd by itself; measured: that is as fast here, and forcing
+ * vpdpwssd with inline asm under clang was ~20% slower.) */
+AI __m512i dpwssd(__m512i acc, __m512i a, __m512i b) { return _mm512_dpwssd_epi32(acc, a, b); }
 
 AI uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 AI uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
@@ -39,7 +54,6 @@ AI float rdf(const uint8_t *p) { float v; memcpy(&v, p, 4); return v; }
 AI __m512i bcast256(const uint8_t *p) {
     return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
 }
-
 
 /* ====================================================================== */
 /* Family A: 32-element blocks, Q8_0 / Q8_1 activations, 2 blocks per step */
@@ -121,7 +135,7 @@ AI void a_step(int T, int R, int C, int two, const uint8_t *w, size_t wrb,
     const size_t wsz = a_wsz(T);
     __m512i u[4];
     __m512 dw[4], mw[4];
-#pragma GCC unroll 4
+    UNROLL
     for (int r = 0; r < R; ++r) {
         if (U) {
             u[r] = U[r * ustride];
@@ -132,10 +146,10 @@ AI void a_step(int T, int R, int C, int two, const uint8_t *w, size_t wrb,
             a_scales(a_hasmin(T), w + r * wrb, wsz, two, &dw[r], &mw[r]);
         }
     }
-#pragma GCC unroll 4
+    UNROLL
     for (int c = 0; c < C; ++c) {
         const a_act x = a_load_act(T, a + c * arb, two);
-#pragma GCC unroll 4
+        UNROLL
         for (int r = 0; r < R; ++r) {
             const __m512i I = _mm512_dpbusd_epi32(x.init, u[r], x.av);
             acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(dw[r], x.da), acc[r][c]);
@@ -149,9 +163,9 @@ AI void a_tile_gen(int T, int R, int C, int64_t nb, const uint8_t *w, size_t wrb
                    const uint8_t *a, size_t arb, float *out, int add) {
     const size_t wsz = a_wsz(T), asz = a_asz(T);
     __m512 acc[4][4];
-#pragma GCC unroll 4
+    UNROLL
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+        UNROLL
         for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
     int64_t b = 0, s = 0;
     for (; b + 2 <= nb; b += 2, ++s)
@@ -160,9 +174,9 @@ AI void a_tile_gen(int T, int R, int C, int64_t nb, const uint8_t *w, size_t wrb
     if (b < nb)
         a_step(T, R, C, 0, w + b * wsz, wrb, U ? U + s : NULL, D ? D + s : NULL, M ? M + s : NULL, ustride,
                a + b * asz, arb, acc);
-#pragma GCC unroll 4
+    UNROLL
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+        UNROLL
         for (int c = 0; c < C; ++c) {
             const float v = _mm512_reduce_add_ps(acc[r][c]);
             if (add) out[r * C + c] += v; else out[r * C + c] = v;
@@ -189,7 +203,7 @@ AI void a_tile_red(int T, int R, int64_t nb, const __m512i *U, const __m512 *D, 
                    size_t ustride, const uint8_t *a, size_t arb, float *out, int add) {
     const size_t asz = a_asz(T);
     __m512 acc[16];
-#pragma GCC unroll 16
+    UNROLL
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
     const int64_t nsteps = (nb + 1) / 2;
     for (int64_t s = 0; s < nsteps; ++s) {
@@ -197,10 +211,10 @@ AI void a_tile_red(int T, int R, int64_t nb, const __m512i *U, const __m512 *D, 
         const uint8_t *ab = a + (size_t)(2 * s) * asz;
         a_act x[4];
         if (two) {
-#pragma GCC unroll 4
+            UNROLL
             for (int c = 0; c < 4; ++c) x[c] = a_load_act(T, ab + c * arb, 1);
         } else {
-#pragma GCC unroll 4
+            UNROLL
             for (int c = 0; c < 4; ++c) x[c] = a_load_act(T, ab + c * arb, 0);
         }
         const __m512i init = a_corr(T) ? a_reduce4(x[0].init, x[1].init, x[2].init, x[3].init)
@@ -212,7 +226,7 @@ AI void a_tile_red(int T, int R, int64_t nb, const __m512i *U, const __m512 *D, 
             SA = _mm512_mul_ps(_mm512_set1_ps(4.0f),
                                _mm512_mask_blend_ps(0x8888, _mm512_mask_blend_ps(0x4444,
                                    _mm512_mask_blend_ps(0x2222, x[0].sa, x[1].sa), x[2].sa), x[3].sa));
-#pragma GCC unroll 16
+        UNROLL
         for (int r = 0; r < R; ++r) {
             const __m512i u = U[r * ustride + s];
             const __m512i z = _mm512_setzero_si512();
@@ -224,7 +238,7 @@ AI void a_tile_red(int T, int R, int64_t nb, const __m512i *U, const __m512 *D, 
             if (a_hasmin(T)) acc[r] = _mm512_fmadd_ps(M[r * ustride + s], SA, acc[r]);
         }
     }
-#pragma GCC unroll 16
+    UNROLL
     for (int r = 0; r < R; ++r) {
         const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc[r]), _mm512_extractf32x8_ps(acc[r], 1));
         const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
@@ -336,7 +350,7 @@ AI void a_gemm(int T, int64_t k, const uint8_t *W, size_t wrb, int64_t r0, int64
         return;
     }
     __m512i U[AR * A_SEG];
-    __m512 D[AR * A_SEG], M[(a_hasmin(T) ? AR : 1) * A_SEG];
+    __m512 D[AR * A_SEG], M[AR * A_SEG];   /* ~36 KiB of stack in total */
     for (int64_t b0 = 0; b0 < nb; b0 += 2 * A_SEG) {
         const int64_t nbs = nb - b0 < 2 * A_SEG ? nb - b0 : 2 * A_SEG;
         const int add = b0 > 0;
@@ -370,7 +384,7 @@ AI int k_hasmin(int T) { return T == KL_Q2_K || T == KL_Q4_K || T == KL_Q5_K; }
  *  sc: 16 int16 (Q4_K/Q5_K: 8 scales then 8 mins; others: 16 group scales)
  *  mn: 16 int16 multiplied with the 16 bsums: mins per 16-group (Q2_K; Q4_K/Q5_K
  *      duplicated), or -offset*scale (Q3_K: -4, Q6_K: -32). */
-AI void k_scales(int T, const uint8_t *blk, __m256i *sc, __m256i *mn, __m512 *d, __m512 *dm) {
+AI void k_scales(int T, const uint8_t *blk, __m256i *sc, __m256i *mn, float *d, float *dm) {
     if (T == KL_Q4_K || T == KL_Q5_K) {
         const uint32_t w0 = rd32(blk + 4), w1 = rd32(blk + 8), w2 = rd32(blk + 12);
         const uint32_t s03 = w0 & 0x3f3f3f3fu;
@@ -379,14 +393,14 @@ AI void k_scales(int T, const uint8_t *blk, __m256i *sc, __m256i *mn, __m512 *d,
         const uint32_t m47 = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
         *sc = _mm256_cvtepu8_epi16(_mm_setr_epi32((int)s03, (int)s47, (int)m03, (int)m47));
         *mn = _mm256_permutexvar_epi16(_mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15), *sc);
-        *d = _mm512_set1_ps(_cvtsh_ss(rd16(blk)));
-        *dm = _mm512_set1_ps(_cvtsh_ss(rd16(blk + 2)));
+        *d = _cvtsh_ss(rd16(blk));
+        *dm = _cvtsh_ss(rd16(blk + 2));
     } else if (T == KL_Q2_K) {
         const __m128i raw = _mm_loadu_si128((const __m128i *)blk);
         *sc = _mm256_cvtepu8_epi16(_mm_and_si128(raw, _mm_set1_epi8(0x0F)));
         *mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F)));
-        *d = _mm512_set1_ps(_cvtsh_ss(rd16(blk + 80)));
-        *dm = _mm512_set1_ps(_cvtsh_ss(rd16(blk + 82)));
+        *d = _cvtsh_ss(rd16(blk + 80));
+        *dm = _cvtsh_ss(rd16(blk + 82));
     } else if (T == KL_Q3_K) {
         const uint32_t w0 = rd32(blk + 96), w1 = rd32(blk + 100), w2 = rd32(blk + 104);
         const uint32_t k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
@@ -397,12 +411,12 @@ AI void k_scales(int T, const uint8_t *blk, __m256i *sc, __m256i *mn, __m512 *d,
         *sc = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_setr_epi32((int)s0, (int)s1, (int)s2, (int)s3)),
                                _mm256_set1_epi16(32));
         *mn = _mm256_mullo_epi16(*sc, _mm256_set1_epi16(-4));
-        *d = _mm512_set1_ps(_cvtsh_ss(rd16(blk + 108)));
+        *d = _cvtsh_ss(rd16(blk + 108));
         *dm = *d;
     } else { /* Q6_K */
         *sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
         *mn = _mm256_mullo_epi16(*sc, _mm256_set1_epi16(-32));
-        *d = _mm512_set1_ps(_cvtsh_ss(rd16(blk + 208)));
+        *d = _cvtsh_ss(rd16(blk + 208));
         *dm = *d;
     }
 }
@@ -468,148 +482,195 @@ AI __m512i k_unpack(int T, const uint8_t *blk, int t) {
     }
 }
 
-AI void k_tile(int T, int R, int C, int64_t nsb, const uint8_t *w, size_t wrb,
-               const uint8_t *a, size_t arb, float *out) {
+/* Prepacked super-block of one weight row (unsigned codes and scale vectors). */
+typedef struct {
+    __m512i u[4], s[4];
+    __m512 xm;         /* mins types: dmin * (per-16-group min) as floats */
+    __m256i mn;
+    float d, dm;
+} k_pack;
+
+/* dmin * mins (16 int16) as 16 floats */
+AI __m512 k_xmins(__m256i mn, float dm) {
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(mn)), _mm512_set1_ps(dm));
+}
+
+AI void k_prepack(int T, const uint8_t *blk, k_pack *p) {
+    __m256i sc;
+    k_scales(T, blk, &sc, &p->mn, &p->d, &p->dm);
+    p->xm = k_hasmin(T) ? k_xmins(p->mn, p->dm) : _mm512_setzero_ps();
+    UNROLL
+    for (int t = 0; t < 4; ++t) {
+        p->u[t] = k_unpack(T, blk, t);
+        p->s[t] = k_chunk_scale(T, sc, t);
+    }
+}
+
+/* R x C tile over nsb super-blocks; weights unpacked on the fly (P == NULL) or
+ * read from prepacked super-blocks P[r * pstride + sb]. */
+AI void k_tile_gen(int T, int R, int C, int64_t nsb, const uint8_t *w, size_t wrb,
+                   const k_pack *P, size_t pstride, const uint8_t *a, size_t arb, float *out, int add) {
     const size_t wsz = k_wsz(T), asz = sizeof(kl_block_q8_K);
     __m512 facc[4][4];
-#pragma GCC unroll 4
+    UNROLL
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+        UNROLL
         for (int c = 0; c < C; ++c) facc[r][c] = _mm512_setzero_ps();
 
     for (int64_t sb = 0; sb < nsb; ++sb) {
         const uint8_t *wb = w + sb * wsz, *ab = a + sb * asz;
         __m256i sc[4], mn[4];
-        __m512 d[4], dm[4];
+        float d[4], dm[4];
+        __m512 xm[4];
         __m512i iacc[4][4];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; ++r) k_scales(T, wb + r * wrb, &sc[r], &mn[r], &d[r], &dm[r]);
-#pragma GCC unroll 4
+        UNROLL
+        for (int r = 0; r < R; ++r) {
+            if (P) {
+                const k_pack *p = &P[r * pstride + sb];
+                mn[r] = p->mn; d[r] = p->d; dm[r] = p->dm; xm[r] = p->xm;
+                sc[r] = _mm256_setzero_si256();
+            } else {
+                k_scales(T, wb + r * wrb, &sc[r], &mn[r], &d[r], &dm[r]);
+                if (k_hasmin(T)) xm[r] = k_xmins(mn[r], dm[r]);
+            }
+        }
+        UNROLL
         for (int c = 0; c < C; ++c) {
             if (k_hasmin(T)) {
-#pragma GCC unroll 4
+                UNROLL
                 for (int r = 0; r < R; ++r) iacc[r][c] = _mm512_setzero_si512();
             } else {
                 const __m256i bs = _mm256_loadu_si256((const __m256i *)(ab + c * arb + 260));
-#pragma GCC unroll 4
+                UNROLL
                 for (int r = 0; r < R; ++r) iacc[r][c] = _mm512_zextsi256_si512(_mm256_madd_epi16(mn[r], bs));
             }
         }
-#pragma GCC unroll 4
+        UNROLL
         for (int t = 0; t < 4; ++t) {
             __m512i u[4], s[4];
-#pragma GCC unroll 4
+            UNROLL
             for (int r = 0; r < R; ++r) {
-                u[r] = k_unpack(T, wb + r * wrb, t);
-                s[r] = k_chunk_scale(T, sc[r], t);
+                if (P) {
+                    u[r] = P[r * pstride + sb].u[t];
+                    s[r] = P[r * pstride + sb].s[t];
+                } else {
+                    u[r] = k_unpack(T, wb + r * wrb, t);
+                    s[r] = k_chunk_scale(T, sc[r], t);
+                }
             }
-#pragma GCC unroll 4
+            UNROLL
             for (int c = 0; c < C; ++c) {
                 const __m512i av = _mm512_loadu_si512((const void *)(ab + c * arb + 4 + 64 * t));
-#pragma GCC unroll 4
+                UNROLL
                 for (int r = 0; r < R; ++r)
-                    iacc[r][c] = _mm512_dpwssd_epi32(iacc[r][c], _mm512_maddubs_epi16(u[r], av), s[r]);
+                    iacc[r][c] = dpwssd(iacc[r][c], _mm512_maddubs_epi16(u[r], av), s[r]);
             }
         }
-#pragma GCC unroll 4
+        UNROLL
         for (int c = 0; c < C; ++c) {
-            const __m512 da = _mm512_set1_ps(rdf(ab + c * arb));
+            const float da = rdf(ab + c * arb);
             if (k_hasmin(T)) {
-                const __m256i bs = _mm256_loadu_si256((const __m256i *)(ab + c * arb + 260));
-#pragma GCC unroll 4
+                /* mins: sum_g (dmin*min_g) * (da*bsum_g), one FMA over the 16 groups */
+                const __m512 ym = _mm512_mul_ps(_mm512_set1_ps(da), _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(
+                    _mm256_loadu_si256((const __m256i *)(ab + c * arb + 260)))));
+                UNROLL
                 for (int r = 0; r < R; ++r) {
-                    const __m512 fm = _mm512_zextps256_ps512(_mm256_cvtepi32_ps(_mm256_madd_epi16(mn[r], bs)));
-                    const __m512 v = _mm512_fmsub_ps(d[r], _mm512_cvtepi32_ps(iacc[r][c]), _mm512_mul_ps(dm[r], fm));
-                    facc[r][c] = _mm512_fmadd_ps(da, v, facc[r][c]);
+                    facc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][c]), _mm512_set1_ps(d[r] * da), facc[r][c]);
+                    facc[r][c] = _mm512_fnmadd_ps(xm[r], ym, facc[r][c]);
                 }
             } else {
-#pragma GCC unroll 4
+                UNROLL
                 for (int r = 0; r < R; ++r)
-                    facc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][c]), _mm512_mul_ps(d[r], da), facc[r][c]);
+                    facc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][c]), _mm512_set1_ps(d[r] * da), facc[r][c]);
             }
         }
     }
-#pragma GCC unroll 4
+    UNROLL
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; ++c) out[r * C + c] = _mm512_reduce_add_ps(facc[r][c]);
+        UNROLL
+        for (int c = 0; c < C; ++c) {
+            const float v = _mm512_reduce_add_ps(facc[r][c]);
+            if (add) out[r * C + c] += v; else out[r * C + c] = v;
+        }
+}
+
+AI void k_tile(int T, int R, int C, int64_t nsb, const uint8_t *w, size_t wrb,
+               const uint8_t *a, size_t arb, float *out) {
+    k_tile_gen(T, R, C, nsb, w, wrb, NULL, 0, a, arb, out, 0);
+}
+
+/* GEMM for the K-quants: R weight rows are unpacked once per k-segment into a
+ * stack buffer (KSEG super-blocks per row) and reused for every activation tile. */
+#define KSEG 8
+#ifndef KR
+#if defined(__clang__)
+#define KR 2                           /* measured best tile per compiler (register allocation) */
+#else
+#define KR 4
+#endif
+#endif
+#ifndef KC
+#define KC 4
+#endif
+AI void k_rows(int T, int R, const uint8_t *wi, size_t wrb, int64_t nsbs, int64_t i,
+               const uint8_t *A, size_t arb, int64_t j0, int64_t j1, float *Cm, int64_t ldc, int add,
+               k_pack *P) {
+    const size_t wsz = k_wsz(T);
+    for (int r = 0; r < R; ++r)
+        for (int64_t sb = 0; sb < nsbs; ++sb) k_prepack(T, wi + (size_t)r * wrb + (size_t)sb * wsz, &P[r * KSEG + sb]);
+    float o[KR * KC];
+    int64_t j = j0;
+    for (; j + KC <= j1; j += KC) {
+        k_tile_gen(T, R, KC, nsbs, NULL, 0, P, KSEG, A + (size_t)j * arb, arb, o, 0);
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < KC; ++c) {
+                float *dst = &Cm[(j + c) * ldc + i + r];
+                *dst = add ? *dst + o[r * KC + c] : o[r * KC + c];
+            }
+    }
+    for (; j < j1; ++j) {
+        k_tile_gen(T, R, 1, nsbs, NULL, 0, P, KSEG, A + (size_t)j * arb, arb, o, 0);
+        for (int r = 0; r < R; ++r) {
+            float *dst = &Cm[j * ldc + i + r];
+            *dst = add ? *dst + o[r] : o[r];
+        }
+    }
+}
+
+AI void k_gemm(int T, int64_t k, const uint8_t *W, size_t wrb, int64_t r0, int64_t r1,
+               const uint8_t *A, size_t arb, int64_t na, float *Cm, int64_t ldc) {
+    const int64_t nsb = k / 256;
+    const size_t wsz = k_wsz(T), asz = sizeof(kl_block_q8_K);
+    if (na == 1) {   /* GEMV: rows in memory order (see a_gemv) */
+        for (int64_t i = r0; i < r1; ++i) {
+            float o;
+            k_tile(T, 1, 1, nsb, W + (size_t)i * wrb, wrb, A, arb, &o);
+            Cm[i] = o;
+        }
+        return;
+    }
+    k_pack P[KR * KSEG];
+    for (int64_t s0 = 0; s0 < nsb; s0 += KSEG) {
+        const int64_t nsbs = nsb - s0 < KSEG ? nsb - s0 : KSEG;
+        const int add = s0 > 0;
+        int64_t chunk = (int64_t)((256u * 1024u) / ((size_t)nsbs * asz));
+        chunk -= chunk % KC;
+        if (chunk < KC) chunk = KC;
+        const uint8_t *Ab = A + (size_t)s0 * asz;
+        for (int64_t j0 = 0; j0 < na; j0 += chunk) {
+            const int64_t j1 = j0 + chunk < na ? j0 + chunk : na;
+            int64_t i = r0;
+            for (; i + KR <= r1; i += KR)
+                k_rows(T, KR, W + (size_t)i * wrb + (size_t)s0 * wsz, wrb, nsbs, i, Ab, arb, j0, j1, Cm, ldc, add, P);
+            for (; i < r1; ++i)
+                k_rows(T, 1, W + (size_t)i * wrb + (size_t)s0 * wsz, wrb, nsbs, i, Ab, arb, j0, j1, Cm, ldc, add, P);
+        }
+    }
 }
 
 /* ====================================================================== */
 /* Instantiation and driver                                                */
 /* ====================================================================== */
-
-#define KL_TILES(NAME, FAM, T, RM, CM)                                                                     \
-    static void NAME##_main(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
-    { FAM(T, RM, CM, nb, w, wrb, a, arb, o); }                                                             \
-    static void NAME##_r1(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
-    { FAM(T, RM, 1, nb, w, wrb, a, arb, o); }                                                              \
-    static void NAME##_1c(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
-    { FAM(T, 1, CM, nb, w, wrb, a, arb, o); }                                                              \
-    static void NAME##_11(int64_t nb, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, float *o) \
-    { FAM(T, 1, 1, nb, w, wrb, a, arb, o); }
-
-#ifndef KL_KR
-#define KL_KR 3
-#endif
-#ifndef KL_KC
-#define KL_KC 4
-#endif
-KL_TILES(t_q2_K, k_tile, KL_Q2_K, KL_KR, KL_KC)
-KL_TILES(t_q3_K, k_tile, KL_Q3_K, KL_KR, KL_KC)
-KL_TILES(t_q4_K, k_tile, KL_Q4_K, KL_KR, KL_KC)
-KL_TILES(t_q5_K, k_tile, KL_Q5_K, KL_KR, KL_KC)
-KL_TILES(t_q6_K, k_tile, KL_Q6_K, KL_KR, KL_KC)
-
-typedef struct { tile_fn tmain, tr1, t1c, t11; int64_t bs; int R, C; } tile_set;
-
-static void drive(const tile_set *ts, int64_t k, const void *W, size_t wrb,
-                  int64_t r0, int64_t r1, const void *A, size_t arb, int64_t na,
-                  float *C, int64_t ldc) {
-    const int64_t nb = k / ts->bs;
-    const int R = ts->R, CC = ts->C;
-    const uint8_t *w = (const uint8_t *)W, *a = (const uint8_t *)A;
-    if (na == 1) {
-        /* GEMV: rows strictly in memory order (interleaved row streams defeat the
-         * hardware prefetcher and run at a fraction of the bandwidth). */
-        for (int64_t i = r0; i < r1; ++i) ts->t11(nb, w + (size_t)i * wrb, wrb, a, arb, &C[i]);
-        return;
-    }
-    /* keep a chunk of activation rows (~256 KiB) hot in L2 while sweeping the weight rows */
-    int64_t chunk = (int64_t)((256u * 1024u) / (arb ? arb : 1));
-    chunk -= chunk % CC;
-    if (chunk < CC) chunk = CC;
-    float o[64];
-    for (int64_t j0 = 0; j0 < na; j0 += chunk) {
-        const int64_t j1 = j0 + chunk < na ? j0 + chunk : na;
-        int64_t i = r0;
-        for (; i + R <= r1; i += R) {
-            const uint8_t *wi = w + (size_t)i * wrb;
-            int64_t j = j0;
-            for (; j + CC <= j1; j += CC) {
-                ts->tmain(nb, wi, wrb, a + (size_t)j * arb, arb, o);
-                for (int r = 0; r < R; ++r)
-                    for (int c = 0; c < CC; ++c) C[(j + c) * ldc + i + r] = o[r * CC + c];
-            }
-            for (; j < j1; ++j) {
-                ts->tr1(nb, wi, wrb, a + (size_t)j * arb, arb, o);
-                for (int r = 0; r < R; ++r) C[j * ldc + i + r] = o[r];
-            }
-        }
-        for (; i < r1; ++i) {
-            const uint8_t *wi = w + (size_t)i * wrb;
-            int64_t j = j0;
-            for (; j + CC <= j1; j += CC) {
-                ts->t1c(nb, wi, wrb, a + (size_t)j * arb, arb, o);
-                for (int c = 0; c < CC; ++c) C[(j + c) * ldc + i] = o[c];
-            }
-            for (; j < j1; ++j) {
-                ts->t11(nb, wi, wrb, a + (size_t)j * arb, arb, o);
-                C[j * ldc + i] = o[0];
-            }
-        }
-    }
-}
 
 #define KL_AENTRY(NAME, T)                                                                               \
     static float NAME##_dot(int64_t n, const void *w, const void *a) {                                   \
@@ -622,16 +683,15 @@ static void drive(const tile_set *ts, int64_t k, const void *W, size_t wrb,
         a_gemm(T, k, (const uint8_t *)W, wrb, r0, r1, (const uint8_t *)A, arb, na, C, ldc);              \
     }
 
-#define KL_ENTRY(NAME, BS, R_, C_)                                                                               \
-    static const tile_set NAME##_set = {NAME##_main, NAME##_r1, NAME##_1c, NAME##_11, BS, R_, C_};                  \
+#define KL_KENTRY(NAME, T)                                                                               \
     static float NAME##_dot(int64_t n, const void *w, const void *a) {                                   \
         float o;                                                                                          \
-        NAME##_11(n / (BS), (const uint8_t *)w, 0, (const uint8_t *)a, 0, &o);                           \
+        k_tile(T, 1, 1, n / 256, (const uint8_t *)w, 0, (const uint8_t *)a, 0, &o);                      \
         return o;                                                                                         \
     }                                                                                                     \
     static void NAME##_gemm(int64_t k, const void *W, size_t wrb, int64_t r0, int64_t r1, const void *A, \
                             size_t arb, int64_t na, float *C, int64_t ldc) {                              \
-        drive(&NAME##_set, k, W, wrb, r0, r1, A, arb, na, C, ldc);                                        \
+        k_gemm(T, k, (const uint8_t *)W, wrb, r0, r1, (const uint8_t *)A, arb, na, C, ldc);              \
     }
 
 KL_AENTRY(t_q4_0, KL_Q4_0)
@@ -639,11 +699,11 @@ KL_AENTRY(t_q4_1, KL_Q4_1)
 KL_AENTRY(t_q5_0, KL_Q5_0)
 KL_AENTRY(t_q5_1, KL_Q5_1)
 KL_AENTRY(t_q8_0, KL_Q8_0)
-KL_ENTRY(t_q2_K, 256, KL_KR, KL_KC)
-KL_ENTRY(t_q3_K, 256, KL_KR, KL_KC)
-KL_ENTRY(t_q4_K, 256, KL_KR, KL_KC)
-KL_ENTRY(t_q5_K, 256, KL_KR, KL_KC)
-KL_ENTRY(t_q6_K, 256, KL_KR, KL_KC)
+KL_KENTRY(t_q2_K, KL_Q2_K)
+KL_KENTRY(t_q3_K, KL_Q3_K)
+KL_KENTRY(t_q4_K, KL_Q4_K)
+KL_KENTRY(t_q5_K, KL_Q5_K)
+KL_KENTRY(t_q6_K, KL_Q6_K)
 
 void kl_fill_avx512(kl_kernels *t) {
 #define SET(TY, NAME) do { t->dot[TY] = NAME##_dot; t->gemm[TY] = NAME##_gemm; } while (0)

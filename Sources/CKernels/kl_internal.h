@@ -121,11 +121,17 @@ typedef void (*kl_gemm_fn)(int64_t k, const void *W, size_t w_row_bytes,
                            const void *A, size_t a_row_bytes, int64_t n_a,
                            float *C, int64_t ldc);
 
+typedef void (*kl_quant_fn)(const float *x, void *y, int64_t n);
+
 #define KL_NTYPES 31
 typedef struct {
-    kl_dot_fn  dot[KL_NTYPES];    /* indexed by weight type */
-    kl_gemm_fn gemm[KL_NTYPES];   /* NULL -> generic pairwise loop over dot */
+    kl_dot_fn   dot[KL_NTYPES];    /* indexed by weight type */
+    kl_gemm_fn  gemm[KL_NTYPES];   /* NULL -> generic pairwise loop over dot */
+    kl_quant_fn quant[KL_NTYPES];  /* activation quantizers (NULL -> portable code in quants.c) */
 } kl_kernels;
+
+/* The kernel table the dispatcher picked. */
+const kl_kernels *kl_active_kernels(void);
 
 void kl_fill_scalar(kl_kernels *t);
 void kl_fill_avx2(kl_kernels *t);     /* only call when AVX2+FMA+F16C are present */

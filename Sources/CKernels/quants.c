@@ -389,6 +389,10 @@ static void quant_q8_K(const float *x, kl_block_q8_K *y, int64_t nb) {
 int kl_quantize_row(int type, const float *src, void *dst, int64_t n) {
     const int64_t bs = kl_block_size(type);
     if (bs == 0 || n < 0 || n % bs != 0 || (n > 0 && (!src || !dst))) return -1;
+    if (type == KL_F16 || type == KL_Q8_0 || type == KL_Q8_1 || type == KL_Q8_K) {
+        const kl_quant_fn q = kl_active_kernels()->quant[type];
+        if (q) { q(src, dst, n); return 0; }
+    }
     switch (type) {
     case KL_F32: memmove(dst, src, (size_t)n * 4); return 0;
     case KL_F16: {

@@ -84,13 +84,16 @@ static void run_dot_case(const char *dir, char *line) {
         for (int64_t k = 0; k < n; ++k) bad += memcmp(&out[k], &deq[i * n + k], 4) != 0;
         CHECK(bad == 0, "%s: dequantize row %lld: %d mismatches", name, (long long)i, bad);
     }
-    /* quantize activations: byte exact */
+    /* quantize activations: byte exact, on every ISA */
     uint8_t *q = malloc(arb);
-    for (int64_t j = 0; j < na; ++j) {
-        CHECK(kl_quantize_row(at, x + j * n, q, n) == 0, "%s: quantize rc", name);
-        int bad = 0;
-        for (size_t k = 0; k < arb; ++k) bad += q[k] != a[j * arb + k];
-        CHECK(bad == 0, "%s: quantize act row %lld: %d byte mismatches", name, (long long)j, bad);
+    for (int lv = 0; lv <= kl_internal_best_isa(); ++lv) {
+        kl_internal_set_isa(lv);
+        for (int64_t j = 0; j < na; ++j) {
+            CHECK(kl_quantize_row(at, x + j * n, q, n) == 0, "%s: quantize rc", name);
+            int bad = 0;
+            for (size_t k = 0; k < arb; ++k) bad += q[k] != a[j * arb + k];
+            CHECK(bad == 0, "%s/%s: quantize act row %lld: %d byte mismatches", name, isa_name[lv], (long long)j, bad);
+        }
     }
     /* vec_dot + gemm on every ISA */
     float *C = malloc(sizeof(float) * (size_t)(rows * na));
@@ -134,12 +137,16 @@ static void run_quant_case(const char *dir, char *line) {
     const size_t rb = kl_row_size(t, n);
     CHECK(rb * rows == ql, "%s: size", name);
     uint8_t *q = malloc(rb);
-    for (int64_t r = 0; r < rows; ++r) {
-        CHECK(kl_quantize_row(t, x + r * n, q, n) == 0, "%s: rc", name);
-        int bad = 0;
-        for (size_t k = 0; k < rb; ++k) bad += q[k] != qe[r * rb + k];
-        CHECK(bad == 0, "%s: row %lld: %d byte mismatches", name, (long long)r, bad);
+    for (int lv = 0; lv <= kl_internal_best_isa(); ++lv) {
+        kl_internal_set_isa(lv);
+        for (int64_t r = 0; r < rows; ++r) {
+            CHECK(kl_quantize_row(t, x + r * n, q, n) == 0, "%s: rc", name);
+            int bad = 0;
+            for (size_t k = 0; k < rb; ++k) bad += q[k] != qe[r * rb + k];
+            CHECK(bad == 0, "%s/%s: row %lld: %d byte mismatches", name, isa_name[lv], (long long)r, bad);
+        }
     }
+    kl_internal_set_isa(kl_internal_best_isa());
     printf("  %-12s quantize checked (%lld rows)\n", name, (long long)rows);
     free(x); free(qe); free(q);
 }
@@ -231,6 +238,40 @@ static void random_cross(void) {
     kl_internal_set_isa(best);
 }
 
+static void random_quant_cross(void) {
+    static const int types[] = {KL_Q8_0, KL_Q8_1, KL_Q8_K, KL_F16, KL_BF16};
+    const int64_t n = 4096;
+    float *x = malloc(sizeof(float) * n);
+    uint8_t *q0 = malloc(n * 2 + 4096), *q1 = malloc(n * 2 + 4096);
+    int bad = 0;
+    for (int trial = 0; trial < 200; ++trial) {
+        for (int64_t i = 0; i < n; ++i) {
+            switch (trial % 4) {
+            case 0: x[i] = frand(); break;
+            case 1: x[i] = (float)((int)(rnd() % 255) - 127) * 0.5f; break;   /* many exact ties */
+            case 2: x[i] = frand() * 1e-6f; break;
+            default: x[i] = (i % 97 == 0) ? 0.0f : frand() * 100.0f; break;
+            }
+        }
+        if (trial % 8 == 3) for (int64_t i = 256; i < 512; ++i) x[i] = 0.0f;            /* zero super-block */
+        if (trial % 8 == 5) { x[7] = 3.0f; x[9] = -3.0f; }                             /* +-amax tie */
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ++ti) {
+            const size_t rb = kl_row_size(types[ti], n);
+            kl_internal_set_isa(0);
+            kl_quantize_row(types[ti], x, q0, n);
+            for (int lv = 1; lv <= kl_internal_best_isa(); ++lv) {
+                kl_internal_set_isa(lv);
+                kl_quantize_row(types[ti], x, q1, n);
+                if (memcmp(q0, q1, rb) != 0) ++bad;
+            }
+        }
+    }
+    kl_internal_set_isa(kl_internal_best_isa());
+    CHECK(bad == 0, "random quantization: %d SIMD/scalar mismatches", bad);
+    printf("  random quantization cross-check done\n");
+    free(x); free(q0); free(q1);
+}
+
 /* ------------------------------------------------------------ fp16 / bf16 */
 
 __attribute__((target("f16c"))) static uint16_t hw_f2h(float f) {
@@ -294,6 +335,7 @@ int main(int argc, char **argv) {
     }
     free(idx);
     random_cross();
+    random_quant_cross();
     fp16_checks();
     printf("%d checks, %d failures\n", g_checks, g_fail);
     return g_fail ? 1 : 0;

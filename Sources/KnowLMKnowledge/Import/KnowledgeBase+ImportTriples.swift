@@ -1,0 +1,238 @@
+import Foundation
+import GRDB
+
+/// Formats `import-triples` reads.
+public enum TripleFormat: String, Sendable, CaseIterable {
+    case nTriples = "nt"
+    case nQuads = "nq"
+    case tsv
+    case csv
+    case jsonl
+
+    /// From a file extension (`.nt`, `.nq`, `.tsv`, `.csv`, `.jsonl`/`.json`).
+    public init?(path: String) {
+        let ext = (path as NSString).pathExtension.lowercased()
+        switch ext {
+        case "nt", "ntriples": self = .nTriples
+        case "nq", "nquads": self = .nQuads
+        case "tsv", "tab": self = .tsv
+        case "csv": self = .csv
+        case "jsonl", "ndjson", "json": self = .jsonl
+        default: return nil
+        }
+    }
+}
+
+/// What an import did.
+public struct TripleImportReport: Sendable, Equatable {
+    public var file: String
+    public var lines = 0
+    public var parsed = 0
+    /// Triples that were not in the knowledge base before.
+    public var added = 0
+    /// Bad lines skipped with --skip-bad: (line number, reason).
+    public var skipped: [SkippedLine] = []
+    public var seconds: Double = 0
+    /// The same file content was imported before; nothing was done.
+    public var alreadyImported = false
+
+    public struct SkippedLine: Sendable, Equatable {
+        public var line: Int
+        public var reason: String
+    }
+}
+
+extension KnowledgeBase {
+    /// Imports a triples file in one transaction: all of it or, on the first bad line (unless
+    /// `skipBad`), none of it. Re-importing the same content changes nothing.
+    public func importTriples(from url: URL, format: TripleFormat? = nil, skipBad: Bool = false,
+                              progress: ((Int) -> Void)? = nil) throws -> TripleImportReport {
+        guard let format = format ?? TripleFormat(path: url.path) else {
+            throw KnowledgeBaseError.unsupportedFormat("cannot tell the format of \(url.lastPathComponent) from its extension; pass --format (nt, nq, tsv, csv, jsonl)")
+        }
+        let start = Date()
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
+            throw KnowledgeBaseError.notFound("\(url.path): \(error.localizedDescription)")
+        }
+        let bytes = [UInt8](data)
+        let hash = SHA256.hex(bytes)
+        var report = TripleImportReport(file: url.lastPathComponent)
+        try pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM sources WHERE kind = 'file' AND content_hash = ?", arguments: [hash]) == true {
+                report.alreadyImported = true
+                return
+            }
+            let source = try TripleWriter.addSource(kind: "file", name: url.path, hash: hash, in: db)
+            let writer = try TripleWriter(db)
+            var reader = TripleLineReader(format: format)
+            var lineNumber = 0
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+                lineNumber += 1
+                let line = bytes[start..<end]
+                start = end + 1
+                do {
+                    for triple in try reader.triples(from: line, lineNumber: lineNumber) {
+                        try writer.add(triple, source: source)
+                        report.parsed += 1
+                    }
+                } catch let failure as NTriplesParser.Failure {
+                    if !skipBad { throw KnowledgeBaseError.badLine(file: url.lastPathComponent, line: lineNumber, reason: failure.reason) }
+                    report.skipped.append(.init(line: lineNumber, reason: failure.reason))
+                }
+                if lineNumber % 50_000 == 0 { progress?(lineNumber) }
+            }
+            report.lines = lineNumber
+            report.added = writer.added
+        }
+        report.seconds = Date().timeIntervalSince(start)
+        return report
+    }
+
+    /// Adds triples from a program (extraction results, tests) as one transaction, recording
+    /// `sourceName` as their provenance. Returns how many were new.
+    @discardableResult
+    public func addTriples(_ triples: [Triple], sourceKind: String = "extraction", sourceName: String) throws -> Int {
+        try pool.write { db in
+            let source = try TripleWriter.addSource(kind: sourceKind, name: sourceName, hash: nil, in: db)
+            let writer = try TripleWriter(db)
+            for t in triples { try writer.add(t, source: source) }
+            return writer.added
+        }
+    }
+}
+
+/// Turns lines of any supported format into triples. Plain `head relation tail` rows mint
+/// entity IRIs and label them with the names as written.
+struct TripleLineReader {
+    let format: TripleFormat
+    private var nTriples = NTriplesParser()
+    private var sawHeader = false
+
+    init(format: TripleFormat) { self.format = format }
+
+    mutating func triples(from line: ArraySlice<UInt8>, lineNumber: Int) throws -> [Triple] {
+        switch format {
+        case .nTriples, .nQuads:
+            return try nTriples.parse(line).map { [$0] } ?? []
+        case .tsv, .csv:
+            let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+            if text.trimmingCharacters(in: .whitespaces).isEmpty || text.hasPrefix("#") { return [] }
+            let fields = format == .tsv ? text.components(separatedBy: "\t") : try Self.csvFields(text)
+            guard fields.count == 3 else {
+                throw NTriplesParser.Failure(reason: "expected 3 fields (head, relation, tail), found \(fields.count)")
+            }
+            let cleaned = fields.map { $0.trimmingCharacters(in: .whitespaces) }
+            if lineNumber == 1, Self.isHeader(cleaned) { return [] }
+            guard !cleaned.contains(where: \.isEmpty) else { throw NTriplesParser.Failure(reason: "empty field") }
+            return Self.namedTriples(head: cleaned[0], relation: cleaned[1], tail: .plain(cleaned[2]))
+        case .jsonl:
+            let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if text.isEmpty { return [] }
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
+                throw NTriplesParser.Failure(reason: "not a JSON object")
+            }
+            func field(_ keys: [String]) -> Any? { keys.lazy.compactMap { object[$0] }.first }
+            guard let head = field(["head", "subject", "s"]), let relation = field(["relation", "predicate", "p", "rel"]),
+                  let tail = field(["tail", "object", "o"]) else {
+                throw NTriplesParser.Failure(reason: "needs head/subject, relation/predicate and tail/object")
+            }
+            guard let headName = head as? String, let relationName = relation as? String, !headName.isEmpty, !relationName.isEmpty else {
+                throw NTriplesParser.Failure(reason: "head and relation must be non-empty strings")
+            }
+            return Self.namedTriples(head: headName, relation: relationName, tail: try Self.jsonObjectTerm(tail))
+        }
+    }
+
+    enum Tail { case plain(String), term(RDFTerm) }
+
+    static func isAbsoluteIRI(_ s: String) -> Bool {
+        s.hasPrefix("http://") || s.hasPrefix("https://") || s.hasPrefix("urn:")
+    }
+
+    static func isHeader(_ f: [String]) -> Bool {
+        let lower = f.map { $0.lowercased() }
+        return lower == ["head", "relation", "tail"] || lower == ["subject", "predicate", "object"] || lower == ["s", "p", "o"]
+    }
+
+    static func entity(_ name: String) -> (RDFTerm, Bool) {
+        isAbsoluteIRI(name) ? (.iri(name), false) : (.mintedEntity(name), true)
+    }
+
+    static func namedTriples(head: String, relation: String, tail: Tail) -> [Triple] {
+        var out: [Triple] = []
+        let (h, mintedHead) = entity(head)
+        let r: RDFTerm = isAbsoluteIRI(relation) ? .iri(relation) : .mintedRelation(relation)
+        let t: RDFTerm
+        var mintedTail = false
+        switch tail {
+        case .term(let term): t = term
+        case .plain(let text):
+            if let number = Int(text) {
+                t = .literal(String(number), datatype: RDFTerm.xsd + "integer")
+            } else if Double(text) != nil, text.contains(".") || text.lowercased().contains("e") {
+                t = .literal(text, datatype: RDFTerm.xsd + "double")
+            } else {
+                (t, mintedTail) = entity(text)
+            }
+        }
+        out.append(Triple(h, r, t))
+        if mintedHead { out.append(Triple(h, .iri(RDFTerm.rdfsLabel), .literal(head))) }
+        if mintedTail { out.append(Triple(t, .iri(RDFTerm.rdfsLabel), .literal(t.shortForm))) }
+        if !isAbsoluteIRI(relation) { out.append(Triple(r, .iri(RDFTerm.rdfsLabel), .literal(relation))) }
+        return out
+    }
+
+    static func jsonObjectTerm(_ value: Any) throws -> Tail {
+        switch value {
+        case let s as String: return .plain(s)
+        case let n as NSNumber:
+            let objCType = String(cString: n.objCType)
+            if objCType == "c" || objCType == "B" { return .term(.literal(n.boolValue ? "true" : "false", datatype: RDFTerm.xsd + "boolean")) }
+            if n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 1e15 {
+                return .term(.literal(String(n.int64Value), datatype: RDFTerm.xsd + "integer"))
+            }
+            return .term(.literal(String(n.doubleValue), datatype: RDFTerm.xsd + "double"))
+        case let o as [String: Any]:
+            if let iri = o["iri"] as? String { return .term(.iri(iri)) }
+            if let v = o["value"] {
+                let text = (v as? String) ?? "\(v)"
+                return .term(.literal(text, datatype: o["datatype"] as? String, language: (o["lang"] ?? o["language"]) as? String))
+            }
+            throw NTriplesParser.Failure(reason: "object must have \"iri\" or \"value\"")
+        default:
+            throw NTriplesParser.Failure(reason: "unsupported tail value")
+        }
+    }
+
+    /// RFC 4180 fields of one CSV line.
+    static func csvFields(_ line: String) throws -> [String] {
+        var fields: [String] = []
+        var current = ""
+        var quoted = false
+        var iterator = Array(line).makeIterator()
+        var pending: Character? = nil
+        while let c = pending ?? iterator.next() {
+            pending = nil
+            if quoted {
+                if c == "\"" {
+                    if let next = iterator.next() {
+                        if next == "\"" { current.append("\"") } else { quoted = false; pending = next }
+                    } else { quoted = false }
+                } else { current.append(c) }
+            } else if c == "\"" && current.isEmpty {
+                quoted = true
+            } else if c == "," {
+                fields.append(current); current = ""
+            } else {
+                current.append(c)
+            }
+        }
+        guard !quoted else { throw NTriplesParser.Failure(reason: "unterminated quoted field") }
+        fields.append(current)
+        return fields
+    }
+}

@@ -1,0 +1,83 @@
+import GRDB
+
+extension KnowledgeBase {
+    /// Versioned schema. Never edit a registered migration: add a new one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-graph") { db in
+            // Every distinct IRI, literal and blank node once; triples refer to terms by id.
+            try db.execute(sql: """
+                CREATE TABLE terms (
+                    id INTEGER PRIMARY KEY,
+                    kind INTEGER NOT NULL,          -- 0 IRI, 1 literal, 2 blank node
+                    value TEXT NOT NULL,
+                    datatype TEXT NOT NULL DEFAULT '',
+                    lang TEXT NOT NULL DEFAULT '',
+                    number REAL                     -- numeric literals, for comparisons
+                );
+                CREATE UNIQUE INDEX terms_key ON terms(value, kind, datatype, lang);
+                CREATE TABLE triples (
+                    s INTEGER NOT NULL, p INTEGER NOT NULL, o INTEGER NOT NULL,
+                    PRIMARY KEY (s, p, o)
+                ) WITHOUT ROWID;
+                CREATE INDEX triples_pos ON triples(p, o, s);
+                CREATE INDEX triples_osp ON triples(o, s, p);
+                CREATE TABLE sources (
+                    id INTEGER PRIMARY KEY,
+                    kind TEXT NOT NULL,             -- file, document, extraction
+                    name TEXT NOT NULL,
+                    content_hash TEXT,
+                    created_at REAL NOT NULL
+                );
+                CREATE UNIQUE INDEX sources_hash ON sources(kind, content_hash);
+                CREATE TABLE provenance (
+                    s INTEGER NOT NULL, p INTEGER NOT NULL, o INTEGER NOT NULL, source INTEGER NOT NULL,
+                    PRIMARY KEY (s, p, o, source)
+                ) WITHOUT ROWID;
+                CREATE INDEX provenance_source ON provenance(source);
+                -- Names of entities (rdfs:label, skos:altLabel, ...) for entity linking.
+                CREATE TABLE labels (
+                    id INTEGER PRIMARY KEY,
+                    term INTEGER NOT NULL,
+                    label TEXT NOT NULL,
+                    lang TEXT NOT NULL DEFAULT '',
+                    preferred INTEGER NOT NULL       -- 1 for rdfs:label / prefLabel, 0 for aliases
+                );
+                CREATE UNIQUE INDEX labels_key ON labels(term, label, lang);
+                CREATE INDEX labels_text ON labels(label COLLATE NOCASE);
+                CREATE VIRTUAL TABLE labels_fts USING fts5(label, cjk, tokenize = 'unicode61 remove_diacritics 2');
+                """)
+        }
+        migrator.registerMigration("v1-documents") { db in
+            try db.execute(sql: """
+                CREATE TABLE documents (
+                    id INTEGER PRIMARY KEY,
+                    source TEXT NOT NULL,
+                    title TEXT NOT NULL,
+                    format TEXT NOT NULL,
+                    content_hash TEXT NOT NULL UNIQUE,
+                    created_at REAL NOT NULL
+                );
+                CREATE INDEX documents_source ON documents(source);
+                CREATE TABLE chunks (
+                    id INTEGER PRIMARY KEY,
+                    document INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+                    ordinal INTEGER NOT NULL,
+                    text TEXT NOT NULL,
+                    tokens INTEGER NOT NULL
+                );
+                CREATE INDEX chunks_document ON chunks(document, ordinal);
+                -- English words through unicode61; CJK text as overlapping bigrams and single
+                -- characters in a column of its own (FTS5's trigram tokenizer cannot match
+                -- two-character Chinese words).
+                CREATE VIRTUAL TABLE chunks_fts USING fts5(text, cjk, tokenize = 'unicode61 remove_diacritics 2');
+                CREATE TABLE embeddings (
+                    chunk INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+                    model TEXT NOT NULL,
+                    vector BLOB NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+}

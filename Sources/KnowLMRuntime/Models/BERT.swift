@@ -1,0 +1,208 @@
+import COpenBLAS
+import Foundation
+import KnowLMCore
+
+/// A BERT sentence encoder (all-MiniLM-L6-v2 and other sentence-transformers BERT models):
+/// post-norm transformer over WordPiece tokens, mean pooling over the tokens, unit length.
+///
+/// Sentences of a batch are stacked without padding, so every linear layer is one BLAS call
+/// over all tokens of the batch; only attention runs per sentence.
+public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
+    // @unchecked: weights are immutable after loading; scratch memory is per call.
+    public let modelName: String
+    public let dimension: Int
+    public let maxTokens: Int
+    public let tokenizer: WordPieceTokenizer
+    let heads: Int
+    let intermediate: Int
+    let epsilon: Float
+    let layers: [Layer]
+    let wordEmbeddings: [Float]
+    let positionEmbeddings: [Float]
+    let tokenTypeEmbedding: [Float]
+    let embeddingNorm: (weight: [Float], bias: [Float])
+    let checkpoint: SafetensorsCheckpoint
+
+    struct Layer {
+        var qkv: [Float]          // (3·d) × d, rows: q then k then v
+        var qkvBias: [Float]
+        var attentionOutput: [Float]
+        var attentionOutputBias: [Float]
+        var attentionNorm: (weight: [Float], bias: [Float])
+        var up: [Float]
+        var upBias: [Float]
+        var down: [Float]
+        var downBias: [Float]
+        var outputNorm: (weight: [Float], bias: [Float])
+    }
+
+    /// Loads a folder with `config.json`, `model.safetensors` and `vocab.txt`.
+    public init(folder: URL) throws {
+        let configData: Data
+        do { configData = try Data(contentsOf: folder.appendingPathComponent("config.json")) } catch {
+            throw RuntimeError.cannotOpen(path: folder.appendingPathComponent("config.json").path, reason: "an embedder folder needs config.json")
+        }
+        guard let config = try? JSONSerialization.jsonObject(with: configData) as? [String: Any] else {
+            throw RuntimeError.malformed(file: "config.json", reason: "not a JSON object")
+        }
+        guard (config["model_type"] as? String ?? "bert") == "bert" else {
+            throw RuntimeError.unknownArchitecture(config["model_type"] as? String ?? "?")
+        }
+        func int(_ key: String) throws -> Int {
+            guard let v = config[key] as? Int, v > 0 else { throw RuntimeError.missingMetadata("config.json: \(key)") }
+            return v
+        }
+        dimension = try int("hidden_size")
+        heads = try int("num_attention_heads")
+        intermediate = try int("intermediate_size")
+        let layerCount = try int("num_hidden_layers")
+        let positions = try int("max_position_embeddings")
+        epsilon = Float((config["layer_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-12)
+        var maxSequence = positions
+        if let sb = try? JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("sentence_bert_config.json"))) as? [String: Any],
+           let m = sb["max_seq_length"] as? Int {
+            maxSequence = min(m, positions)
+        }
+        maxTokens = maxSequence
+        guard dimension % heads == 0 else { throw RuntimeError.invalidArgument("hidden size \(dimension) is not a multiple of \(heads) heads") }
+        modelName = folder.lastPathComponent
+        var lowercase = true
+        if let tc = try? JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("tokenizer_config.json"))) as? [String: Any],
+           let flag = tc["do_lower_case"] as? Bool {
+            lowercase = flag
+        }
+        tokenizer = try WordPieceTokenizer(vocabularyFile: folder.appendingPathComponent("vocab.txt"), lowercase: lowercase)
+        let checkpoint = try SafetensorsCheckpoint(folder: folder)
+        self.checkpoint = checkpoint
+
+        let vocabularySize = try int("vocab_size")
+        func tensor(_ name: String, _ shape: [Int]) throws -> [Float] {
+            let candidates = [name, "bert." + name]
+            guard let (file, info) = candidates.lazy.compactMap({ checkpoint.tensor($0) }).first else { throw RuntimeError.missingTensor(name) }
+            guard info.shape == shape else { throw RuntimeError.tensorShape(tensor: name, expected: shape, actual: info.shape) }
+            guard let type = SafetensorsWeightLoader.types[info.dtype] else { throw RuntimeError.unsupportedTensorType(tensor: name, type: info.dtype) }
+            let count = shape.reduce(1, *)
+            let columns = shape.last ?? 1
+            let m = try WeightMatrix(name: name, type: type, rows: count / columns, columns: columns,
+                                     base: file.data(of: info).baseAddress!, owner: file)
+            var out = [Float](repeating: 0, count: count)
+            out.withUnsafeMutableBufferPointer { buffer in
+                for r in 0..<m.rows { m.dequantizeRow(r, into: buffer.baseAddress! + r * columns) }
+            }
+            return out
+        }
+        let d = try int("hidden_size"), f = try int("intermediate_size")
+        wordEmbeddings = try tensor("embeddings.word_embeddings.weight", [vocabularySize, d])
+        positionEmbeddings = try tensor("embeddings.position_embeddings.weight", [positions, d])
+        tokenTypeEmbedding = Array(try tensor("embeddings.token_type_embeddings.weight", [config["type_vocab_size"] as? Int ?? 2, d]).prefix(d))
+        embeddingNorm = (try tensor("embeddings.LayerNorm.weight", [d]), try tensor("embeddings.LayerNorm.bias", [d]))
+        layers = try (0..<layerCount).map { i in
+            let p = "encoder.layer.\(i)."
+            return Layer(
+                qkv: try tensor(p + "attention.self.query.weight", [d, d]) + tensor(p + "attention.self.key.weight", [d, d]) + tensor(p + "attention.self.value.weight", [d, d]),
+                qkvBias: try tensor(p + "attention.self.query.bias", [d]) + tensor(p + "attention.self.key.bias", [d]) + tensor(p + "attention.self.value.bias", [d]),
+                attentionOutput: try tensor(p + "attention.output.dense.weight", [d, d]),
+                attentionOutputBias: try tensor(p + "attention.output.dense.bias", [d]),
+                attentionNorm: (try tensor(p + "attention.output.LayerNorm.weight", [d]), try tensor(p + "attention.output.LayerNorm.bias", [d])),
+                up: try tensor(p + "intermediate.dense.weight", [f, d]),
+                upBias: try tensor(p + "intermediate.dense.bias", [f]),
+                down: try tensor(p + "output.dense.weight", [d, f]),
+                downBias: try tensor(p + "output.dense.bias", [d]),
+                outputNorm: (try tensor(p + "output.LayerNorm.weight", [d]), try tensor(p + "output.LayerNorm.bias", [d])))
+        }
+    }
+
+    public func tokenCount(_ text: String) -> Int { tokenizer.encode(text, maxLength: Int.max / 2).count }
+
+    public func embed(_ texts: [String]) throws -> [[Float]] {
+        guard !texts.isEmpty else { return [] }
+        let sequences = texts.map { tokenizer.encode($0, maxLength: maxTokens) }
+        let lengths = sequences.map(\.count)
+        let total = lengths.reduce(0, +)
+        let d = dimension, f = intermediate
+        var x = [Float](repeating: 0, count: total * d)
+        var offsets: [Int] = []
+        var row = 0
+        for ids in sequences {
+            offsets.append(row)
+            for (position, id) in ids.enumerated() {
+                let w = Int(id) * d, p = position * d, o = (row + position) * d
+                for j in 0..<d { x[o + j] = wordEmbeddings[w + j] + positionEmbeddings[p + j] + tokenTypeEmbedding[j] }
+            }
+            row += ids.count
+        }
+        layerNorm(&x, rows: total, embeddingNorm)
+        var qkv = [Float](repeating: 0, count: total * 3 * d)
+        var context = [Float](repeating: 0, count: total * d)
+        var projected = [Float](repeating: 0, count: total * d)
+        var hidden = [Float](repeating: 0, count: total * f)
+        let maxLength = lengths.max()!
+        var scores = [Float](repeating: 0, count: maxLength * maxLength)
+        let headSize = d / heads
+        let scale = 1 / Float(headSize).squareRoot()
+        for layer in layers {
+            linear(x, rows: total, inputs: d, layer.qkv, layer.qkvBias, outputs: 3 * d, into: &qkv)
+            for (s, length) in lengths.enumerated() {
+                let base = offsets[s]
+                qkv.withUnsafeBufferPointer { q in
+                    context.withUnsafeMutableBufferPointer { c in
+                        scores.withUnsafeMutableBufferPointer { sc in
+                            for h in 0..<heads {
+                                let qp = q.baseAddress! + base * 3 * d + h * headSize
+                                let kp = qp + d, vp = qp + 2 * d
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(length), Int32(length), Int32(headSize),
+                                            scale, qp, Int32(3 * d), kp, Int32(3 * d), 0, sc.baseAddress!, Int32(length))
+                                for i in 0..<length { VectorOps.softmax(sc.baseAddress! + i * length, count: length) }
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(length), Int32(headSize), Int32(length),
+                                            1, sc.baseAddress!, Int32(length), vp, Int32(3 * d), 0,
+                                            c.baseAddress! + base * d + h * headSize, Int32(d))
+                            }
+                        }
+                    }
+                }
+            }
+            linear(context, rows: total, inputs: d, layer.attentionOutput, layer.attentionOutputBias, outputs: d, into: &projected)
+            for i in 0..<(total * d) { x[i] += projected[i] }
+            layerNorm(&x, rows: total, layer.attentionNorm)
+            linear(x, rows: total, inputs: d, layer.up, layer.upBias, outputs: f, into: &hidden)
+            for i in 0..<(total * f) { hidden[i] = 0.5 * hidden[i] * (1 + erff(hidden[i] * 0.707_106_781_186_547_5)) }
+            linear(hidden, rows: total, inputs: f, layer.down, layer.downBias, outputs: d, into: &projected)
+            for i in 0..<(total * d) { x[i] += projected[i] }
+            layerNorm(&x, rows: total, layer.outputNorm)
+        }
+        return lengths.indices.map { s in
+            var pooled = [Float](repeating: 0, count: d)
+            for r in offsets[s]..<(offsets[s] + lengths[s]) { for j in 0..<d { pooled[j] += x[r * d + j] } }
+            var norm: Float = 0
+            for j in 0..<d { pooled[j] /= Float(lengths[s]); norm += pooled[j] * pooled[j] }
+            let inv = 1 / max(norm.squareRoot(), 1e-12)
+            return pooled.map { $0 * inv }
+        }
+    }
+
+    /// out (rows × outputs) = input (rows × inputs) · Wᵀ + bias.
+    private func linear(_ input: [Float], rows: Int, inputs: Int, _ weight: [Float], _ bias: [Float], outputs: Int, into out: inout [Float]) {
+        out.withUnsafeMutableBufferPointer { o in
+            for r in 0..<rows { (o.baseAddress! + r * outputs).update(from: bias, count: outputs) }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
+                        1, input, Int32(inputs), weight, Int32(inputs), 1, o.baseAddress!, Int32(outputs))
+        }
+    }
+
+    private func layerNorm(_ x: inout [Float], rows: Int, _ p: (weight: [Float], bias: [Float])) {
+        let d = dimension
+        x.withUnsafeMutableBufferPointer { buffer in
+            for r in 0..<rows {
+                let v = buffer.baseAddress! + r * d
+                var mean: Float = 0
+                for j in 0..<d { mean += v[j] }
+                mean /= Float(d)
+                var variance: Float = 0
+                for j in 0..<d { let c = v[j] - mean; variance += c * c }
+                variance /= Float(d)
+                let inv = 1 / (variance + epsilon).squareRoot()
+                for j in 0..<d { v[j] = (v[j] - mean) * inv * p.weight[j] + p.bias[j] }
+            }
+        }
+    }
+}

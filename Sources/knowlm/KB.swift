@@ -1,0 +1,179 @@
+import ArgumentParser
+import Foundation
+import KnowLMCore
+import KnowLMKnowledge
+import KnowLMRuntime
+
+/// `--kb PATH`, shared by every command that opens a knowledge base.
+struct KnowledgeBaseOptions: ParsableArguments {
+    @Option(name: .customLong("kb"), help: "Knowledge base file (default: $KNOWLM_HOME/kb/default.sqlite).")
+    var path: String?
+
+    var url: URL { path.map { URL(fileURLWithPath: $0) } ?? KnowledgeBase.defaultURL }
+
+    func open(mustExist: Bool = true) throws -> KnowledgeBase {
+        if mustExist && !FileManager.default.fileExists(atPath: url.path) {
+            throw ValidationError("no knowledge base at \(url.path); create one with `knowlm kb init`\(path == nil ? " or build the default one with scripts/setup.sh" : "")")
+        }
+        return try KnowledgeBase(url: url)
+    }
+}
+
+/// Loads the default embedder (all-MiniLM-L6-v2) or the one named.
+func loadEmbedder(_ name: String?) throws -> BERTEmbedder {
+    let store = ModelStore()
+    let path = try store.resolve(name ?? ModelStore.defaultEmbedder)
+    return try BERTEmbedder(folder: URL(fileURLWithPath: path))
+}
+
+struct KB: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kb",
+        abstract: "Build and query knowledge bases (a triple store and documents in one SQLite file).",
+        subcommands: [Init.self, ImportTriples.self, Ingest.self, Stats.self, Search.self, Neighbors.self, Paths.self, Export.self])
+
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an empty knowledge base (or bring an old one's schema up to date).")
+        @OptionGroup var kb: KnowledgeBaseOptions
+        func run() async throws {
+            let base = try kb.open(mustExist: false)
+            print("knowledge base ready at \(base.url.path)")
+        }
+    }
+
+    struct ImportTriples: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import-triples",
+            abstract: "Import N-Triples/N-Quads, TSV/CSV (head relation tail) or JSONL triples, all or nothing.")
+        @OptionGroup var kb: KnowledgeBaseOptions
+        @Argument(help: "Files to import (each in its own transaction).") var files: [String]
+        @Option(help: "Format when the extension does not tell: nt, nq, tsv, csv, jsonl.") var format: String?
+        @Flag(help: "Skip bad lines (and report them) instead of refusing the file.") var skipBad = false
+
+        func run() async throws {
+            let base = try kb.open(mustExist: false)
+            let forced = try format.map { value -> TripleFormat in
+                guard let f = TripleFormat(rawValue: value) else { throw ValidationError("unknown --format \(value)") }
+                return f
+            }
+            for file in files {
+                let report = try base.importTriples(from: URL(fileURLWithPath: file), format: forced, skipBad: skipBad) { lines in
+                    printError("  \(file): \(lines) lines…")
+                }
+                if report.alreadyImported {
+                    print("\(file): already imported (same content); nothing to do")
+                    continue
+                }
+                let rate = report.seconds > 0 ? Double(report.parsed) / report.seconds : 0
+                print(String(format: "%@: %d lines, %d triples (%d new) in %.2f s (%.0f triples/s)", file, report.lines, report.parsed, report.added, report.seconds, rate))
+                for skipped in report.skipped.prefix(20) { printError("  skipped line \(skipped.line): \(skipped.reason)") }
+                if report.skipped.count > 20 { printError("  … \(report.skipped.count - 20) more skipped lines") }
+            }
+        }
+    }
+
+    struct Ingest: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add documents (text, Markdown, HTML, JSONL): chunked, full-text indexed and embedded.")
+        @OptionGroup var kb: KnowledgeBaseOptions
+        @Argument(help: "Files or folders.") var paths: [String]
+        @Option(help: "Most tokens per chunk.") var chunkTokens = 200
+        @Option(help: "Sentences shared by consecutive chunks.") var overlap = 0
+        @Option(help: "Embedder folder or catalog name (default: all-minilm-l6-v2).") var embedder: String?
+        @Flag(help: "Skip embeddings (full-text search only).") var noEmbed = false
+
+        func run() async throws {
+            let base = try kb.open(mustExist: false)
+            let model: BERTEmbedder? = noEmbed ? nil : try loadEmbedder(embedder)
+            var documents: [KnowledgeBase.DocumentInput] = []
+            for path in paths { documents += try KnowledgeBase.readDocuments(at: URL(fileURLWithPath: path)) }
+            printError("ingesting \(documents.count) documents")
+            let report = try base.ingest(documents, chunker: Chunker(tokenBudget: chunkTokens, overlapSentences: overlap), embedder: model) { done, total in
+                if total > 0 { printError("  \(done)/\(total)") }
+            }
+            print(String(format: "%d documents added, %d replaced, %d unchanged; %d chunks in %.1f s",
+                         report.documentsAdded, report.documentsReplaced, report.documentsUnchanged, report.chunks, report.seconds))
+        }
+    }
+
+    struct Stats: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Counts of triples, entities, documents, chunks and embeddings.")
+        @OptionGroup var kb: KnowledgeBaseOptions
+        @Flag var json = false
+        func run() async throws {
+            let s = try kb.open().statistics()
+            if json {
+                print(try jsonLine(["triples": s.triples, "terms": s.terms, "entities": s.labelledEntities, "sources": s.sources,
+                                    "documents": s.documents, "chunks": s.chunks, "embeddings": s.embeddings]))
+            } else {
+                print("triples \(s.triples)\nterms \(s.terms)\nlabelled entities \(s.labelledEntities)\nsources \(s.sources)\ndocuments \(s.documents)\nchunks \(s.chunks)\nembeddings \(s.embeddings)")
+            }
+        }
+    }
+
+    struct Search: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Search passages (BM25 + dense, fused) and entities.")
+        @OptionGroup var kb: KnowledgeBaseOptions
+        @Argument var text: String
+        @Option(name: .shortAndLong) var limit = 5
+        func run() async throws {
+            let base = try kb.open()
+            for entity in try base.linkEntities(text, limit: limit) {
+                print("entity  \(entity.term)  \"\(entity.label)\"  (\(entity.match.rawValue) match on \"\(entity.matchedName)\")")
+            }
+            for hit in try base.searchText(text, limit: limit) {
+                print(String(format: "passage %.2f  [%@] %@", hit.score, hit.documentTitle, String(hit.text.prefix(160))))
+            }
+        }
+    }
+
+    struct Neighbors: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Facts around an entity, up to 3 hops.")
+        @OptionGroup var kb: KnowledgeBaseOptions
+        @Argument(help: "Entity IRI or name.") var entity: String
+        @Option var hops = 1
+        @Option(help: "Only through these predicates (IRIs; repeatable).") var predicate: [String] = []
+        @Option(name: .shortAndLong) var limit = 50
+        func run() async throws {
+            let base = try kb.open()
+            let term = try resolveEntity(entity, in: base)
+            let triples = try base.neighbors(of: term, hops: hops, predicates: predicate.isEmpty ? nil : Set(predicate.map { RDFTerm.iri($0) }), limit: limit)
+            for t in triples {
+                print("\(try base.label(of: t.subject)) | \(try base.label(of: t.predicate)) | \(try base.label(of: t.object))    \(t)")
+            }
+        }
+    }
+
+    struct Paths: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Paths between two entities, up to 3 hops.")
+        @OptionGroup var kb: KnowledgeBaseOptions
+        @Argument var from: String
+        @Argument var to: String
+        @Option var hops = 3
+        func run() async throws {
+            let base = try kb.open()
+            for path in try base.paths(from: try resolveEntity(from, in: base), to: try resolveEntity(to, in: base), maxHops: hops) {
+                print(try path.map { "\(try base.label(of: $0.subject)) -\(try base.label(of: $0.predicate))-> \(try base.label(of: $0.object))" }.joined(separator: " ; "))
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write every triple as N-Triples to standard output.")
+        @OptionGroup var kb: KnowledgeBaseOptions
+        func run() async throws {
+            let base = try kb.open()
+            try base.exportNTriples { line in writeOut(line) }
+        }
+    }
+}
+
+/// An IRI as given (`<…>` or http/urn), or the best entity linked from a name.
+func resolveEntity(_ text: String, in base: KnowledgeBase) throws -> RDFTerm {
+    if text.hasPrefix("<") && text.hasSuffix(">") { return .iri(String(text.dropFirst().dropLast())) }
+    if text.hasPrefix("http://") || text.hasPrefix("https://") || text.hasPrefix("urn:") { return .iri(text) }
+    guard let best = try base.linkEntities(text, limit: 1).first else {
+        throw ValidationError("no entity named \"\(text)\" in the knowledge base")
+    }
+    return best.term
+}

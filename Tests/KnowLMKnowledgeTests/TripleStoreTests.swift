@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+@testable import KnowLMKnowledge
+
+/// A scratch knowledge base removed when the value goes away.
+final class ScratchKnowledgeBase {
+    let directory: URL
+    let kb: KnowledgeBase
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("knowlm-kb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        kb = try KnowledgeBase(url: directory.appendingPathComponent("kb.sqlite"))
+    }
+    deinit { try? FileManager.default.removeItem(at: directory) }
+    func write(_ name: String, _ text: String) throws -> URL {
+        let url = directory.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+}
+
+struct TripleStoreTests {
+    static let sample = """
+    <http://x.org/Peru> <http://x.org/capital> <http://x.org/Lima> .
+    <http://x.org/Peru> <http://www.w3.org/2000/01/rdf-schema#label> "Peru"@en .
+    <http://x.org/Peru> <http://www.w3.org/2000/01/rdf-schema#label> "秘鲁"@zh .
+    <http://x.org/Lima> <http://www.w3.org/2000/01/rdf-schema#label> "Lima"@en .
+    <http://x.org/Lima> <http://x.org/population> "7737002"^^<http://www.w3.org/2001/XMLSchema#integer> .
+    # a comment
+    <http://x.org/Lima> <http://x.org/motto> "Say \\"hi\\"\\n\\u00E9" <http://x.org/graph> .
+
+    """
+
+    @Test func importsNTriplesAndQueriesThem() throws {
+        let scratch = try ScratchKnowledgeBase()
+        let report = try scratch.kb.importTriples(from: try scratch.write("s.nq", Self.sample))
+        #expect(report.parsed == 6 && report.added == 6)
+        let capital = try scratch.kb.triples(matching: TriplePattern(subject: .iri("http://x.org/Peru"), predicate: .iri("http://x.org/capital")))
+        #expect(capital == [Triple(.iri("http://x.org/Peru"), .iri("http://x.org/capital"), .iri("http://x.org/Lima"))])
+        let motto = try scratch.kb.triples(matching: TriplePattern(predicate: .iri("http://x.org/motto")))
+        #expect(motto.first?.object == .literal("Say \"hi\"\né"))
+        #expect(try scratch.kb.linkEntities("秘鲁").first?.term == .iri("http://x.org/Peru"))
+        #expect(try scratch.kb.label(of: .iri("http://x.org/Peru")) == "Peru")
+        // Re-import: nothing changes.
+        let again = try scratch.kb.importTriples(from: try scratch.write("s.nq", Self.sample))
+        #expect(again.alreadyImported)
+        #expect(try scratch.kb.statistics().triples == 6)
+    }
+
+    @Test func aBadLineRefusesTheWholeFileUnlessSkipped() throws {
+        let scratch = try ScratchKnowledgeBase()
+        let bad = Self.sample + "<http://x.org/a> <http://x.org/b> \"unterminated .\n<http://x.org/c> <http://x.org/d> <http://x.org/e> .\n"
+        let url = try scratch.write("bad.nt", bad)
+        #expect {
+            try scratch.kb.importTriples(from: url)
+        } throws: { error in
+            error.localizedDescription.hasPrefix("bad.nt:8: unterminated string literal")
+        }
+        #expect(try scratch.kb.statistics().triples == 0)
+        let skipped = try scratch.kb.importTriples(from: url, skipBad: true)
+        #expect(skipped.skipped.map(\.line) == [8])
+        #expect(try scratch.kb.statistics().triples == 7)
+    }
+
+    @Test func importsHeadRelationTailFiles() throws {
+        let scratch = try ScratchKnowledgeBase()
+        _ = try scratch.kb.importTriples(from: try scratch.write("t.tsv", "head\trelation\ttail\n浙江大学\t位于\t杭州\nHangzhou\tpopulation\t11936010\n"))
+        _ = try scratch.kb.importTriples(from: try scratch.write("t.csv", "\"Paris, France\",capital of,France\n"))
+        _ = try scratch.kb.importTriples(from: try scratch.write("t.jsonl", #"{"subject": "Lima", "predicate": "founded", "object": {"value": "1535", "datatype": "http://www.w3.org/2001/XMLSchema#gYear"}}"# + "\n"))
+        let zju = try scratch.kb.linkEntities("浙江大学").first
+        #expect(zju?.label == "浙江大学")
+        let located = try scratch.kb.neighbors(of: zju!.term)
+        #expect(located.contains { $0.object == .mintedEntity("杭州") })
+        #expect(try scratch.kb.triples(matching: TriplePattern(subject: .mintedEntity("Hangzhou"))).contains {
+            $0.object == .literal("11936010", datatype: RDFTerm.xsd + "integer")
+        })
+        #expect(try scratch.kb.linkEntities("Paris, France").first?.term == .mintedEntity("Paris, France"))
+        #expect(try scratch.kb.count(matching: TriplePattern(subject: .mintedEntity("Lima"))) == 2)
+    }
+
+    @Test func findsPathsAndMultiHopNeighbours() throws {
+        let scratch = try ScratchKnowledgeBase()
+        let nt = """
+        <http://x.org/Osaka> <http://x.org/country> <http://x.org/Japan> .
+        <http://x.org/Japan> <http://x.org/currency> <http://x.org/Yen> .
+        <http://x.org/Yen> <http://x.org/symbol> "¥" .
+
+        """
+        _ = try scratch.kb.importTriples(from: try scratch.write("g.nt", nt))
+        let paths = try scratch.kb.paths(from: .iri("http://x.org/Osaka"), to: .iri("http://x.org/Yen"))
+        #expect(paths.count == 1 && paths[0].count == 2)
+        #expect(try scratch.kb.neighbors(of: .iri("http://x.org/Osaka"), hops: 1).count == 1)
+        #expect(try scratch.kb.neighbors(of: .iri("http://x.org/Osaka"), hops: 3).count == 3)
+        #expect(try scratch.kb.neighbors(of: .iri("http://x.org/Osaka"), hops: 3, predicates: [.iri("http://x.org/country")]).count == 1)
+        var exported = ""
+        try scratch.kb.exportNTriples { exported += $0 }
+        #expect(exported.split(separator: "\n").count == 3)
+    }
+
+    @Test func documentsAreChunkedIndexedAndSkippedWhenUnchanged() throws {
+        let scratch = try ScratchKnowledgeBase()
+        let doc = KnowledgeBase.DocumentInput(source: "a.txt", title: "Zhejiang", text: "浙江大学位于杭州。它创建于1897年。Zhejiang University is in Hangzhou. It is old.", format: "text")
+        let first = try scratch.kb.ingest([doc], chunker: Chunker(tokenBudget: 12))
+        #expect(first.documentsAdded == 1 && first.chunks >= 2)
+        #expect(try scratch.kb.searchText("杭州").first?.text.contains("杭州") == true)
+        #expect(try scratch.kb.searchText("hangzhou university").first?.text.contains("Hangzhou") == true)
+        #expect(try scratch.kb.ingest([doc]).documentsUnchanged == 1)
+        var changed = doc
+        changed.text = "浙江大学位于杭州西湖区。"
+        let replaced = try scratch.kb.ingest([changed])
+        #expect(replaced.documentsReplaced == 1)
+        #expect(try scratch.kb.statistics().documents == 1)
+        #expect(try scratch.kb.searchText("1897").isEmpty)
+        #expect(try scratch.kb.integrityCheck() == "ok")
+    }
+
+    @Test func chunkerKeepsSentencesWhole() {
+        let text = "Dr. Smith went to Washington. He arrived at 3 p.m. on Monday! Did he stay? 他住了三天。然后回家了！"
+        let sentences = Chunker.sentences(text)
+        #expect(sentences == ["Dr. Smith went to Washington.", "He arrived at 3 p.m. on Monday!", "Did he stay?", "他住了三天。", "然后回家了！"])
+        let chunks = Chunker(tokenBudget: 10, overlapSentences: 1).chunks(text)
+        #expect(chunks.count >= 3)
+        #expect(chunks.allSatisfy { chunk in sentences.contains { chunk.hasPrefix($0) } })
+    }
+}
