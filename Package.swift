@@ -43,7 +43,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
-            // A link to the top-level Prompts/ folder, where every prompt lives.
+            // Every prompt the system sends (the top-level Prompts/ links here).
             resources: [.copy("Prompts")]
         ),
         .executableTarget(

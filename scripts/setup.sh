@@ -27,3 +27,4 @@ echo "setup: building knowlm (release)" >&2
 swift build "${KNOWLM_BUILD_FLAGS[@]}" --product knowlm
 
 "$KNOWLM_BIN" model pull defaults
+scripts/build-default-kb.sh

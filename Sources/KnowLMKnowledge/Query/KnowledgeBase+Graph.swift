@@ -174,7 +174,11 @@ extension KnowledgeBase {
 
     /// Entities named `text`: exact label matches, then aliases, then full-text matches.
     public func linkEntities(_ text: String, limit: Int = 5) throws -> [LinkedEntity] {
-        try pool.read { db in
+        try pool.read { db in try linkEntities(db, text, limit: limit) }
+    }
+
+    func linkEntities(_ db: Database, _ text: String, limit: Int) throws -> [LinkedEntity] {
+        do {
             var out: [LinkedEntity] = []
             var seen = Set<Int64>()
             let rows = try Row.fetchAll(db, sql: """

@@ -1,0 +1,79 @@
+import Foundation
+import KnowLMCore
+
+/// A source the answer relies on.
+public struct Citation: Sendable, Codable, Equatable {
+    public var id: String
+    public var kind: String
+    public var text: String
+}
+
+/// An answer with the knowledge it came from.
+public struct KnowledgeAnswer: Sendable {
+    public var answer: String
+    public var citations: [Citation]
+    public var context: KnowledgeContext
+    public var prompt: String
+    public var rawOutput: String
+}
+
+/// Question answering over a knowledge base: retrieve, fill the knowledge prompt, generate,
+/// and tie the answer to the facts and passages it cites.
+public struct KnowledgeQA: Sendable {
+    public let retriever: Retriever
+    public let model: any LanguageModel
+    public let prompts: PromptLibrary
+    public var maxTokens = 32
+
+    public init(retriever: Retriever, model: any LanguageModel, prompts: PromptLibrary) {
+        self.retriever = retriever
+        self.model = model
+        self.prompts = prompts
+    }
+
+    /// The knowledge prompt for a question and its context.
+    public func prompt(for context: KnowledgeContext) throws -> String {
+        func items(_ list: [KnowledgeContext.Item]) -> [[String: Any]] {
+            list.map { ["id": $0.id, "text": $0.text.replacingOccurrences(of: "\n", with: " ")] }
+        }
+        return try prompts.render("knowledge_qa.\(context.language)", [
+            "question": context.question, "facts": items(context.facts), "passages": items(context.passages),
+        ])
+    }
+
+    public func answer(_ question: String) async throws -> KnowledgeAnswer {
+        let context = try retriever.retrieve(question)
+        let text = try prompt(for: context)
+        var parameters = GenerateParameters.greedy(maxTokens: maxTokens)
+        parameters.stop = ["\n"]
+        let result = try await model.complete(prompt: text, parameters: parameters)
+        let (answer, cited) = Self.splitCitations(result.text)
+        var citations = cited.compactMap { id in context.item(id: id).map { Citation(id: $0.id, kind: $0.kind.rawValue, text: $0.text) } }
+        if citations.isEmpty {
+            // No usable [n]: cite the facts whose object the answer names.
+            let lower = answer.lowercased()
+            citations = context.facts.filter { fact in
+                fact.answerNames.contains { !$0.isEmpty && lower.contains($0.lowercased()) }
+            }.map { Citation(id: $0.id, kind: $0.kind.rawValue, text: $0.text) }
+        }
+        return KnowledgeAnswer(answer: answer, citations: citations, context: context, prompt: text, rawOutput: result.text)
+    }
+
+    /// "Japanese yen [2][3]" → ("Japanese yen", ["2", "3"]).
+    static func splitCitations(_ output: String) -> (String, [String]) {
+        var ids: [String] = []
+        var answer = ""
+        var rest = Substring(output)
+        while let open = rest.firstIndex(of: "[") {
+            answer += rest[..<open]
+            guard let close = rest[open...].firstIndex(of: "]") else { rest = rest[open...]; break }
+            let inside = rest[rest.index(after: open)..<close]
+            let parts = inside.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            if !parts.isEmpty && parts.allSatisfy({ Int($0) != nil }) { ids += parts } else { answer += rest[open...close] }
+            rest = rest[rest.index(after: close)...]
+        }
+        answer += rest
+        var seen = Set<String>()
+        return (answer.trimmingCharacters(in: .whitespacesAndNewlines), ids.filter { seen.insert($0).inserted })
+    }
+}

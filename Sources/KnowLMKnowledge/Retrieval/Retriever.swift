@@ -1,0 +1,235 @@
+import Foundation
+import GRDB
+import KnowLMCore
+
+/// Turns a question into a `KnowledgeContext`: entity linking (exact, alias, full-text) into a
+/// ranked 2-hop subgraph, plus passages from BM25 and dense search fused by reciprocal rank.
+public final class Retriever: @unchecked Sendable {
+    // @unchecked: the vector index is built once, under the lock.
+    public let kb: KnowledgeBase
+    public let embedder: (any TextEmbedder)?
+    public var maxFacts = 12
+    public var maxPassages = 3
+    private var vectorIndex: ExactVectorIndex?
+    private let lock = NSLock()
+
+    public init(kb: KnowledgeBase, embedder: (any TextEmbedder)?) {
+        self.kb = kb
+        self.embedder = embedder
+    }
+
+    static let englishStopwords: Set<String> = [
+        "a", "an", "the", "of", "in", "on", "at", "to", "is", "are", "was", "were", "be", "what", "which", "who", "whom",
+        "where", "when", "how", "many", "much", "does", "do", "did", "and", "or", "for", "by", "with", "from", "as",
+        "that", "this", "these", "those", "it", "its", "has", "have", "had", "there", "their", "name", "called", "used",
+        "use", "more", "less", "than", "most", "city", "country", "capital", "people", "live", "lives", "located", "big", "bigger",
+    ]
+
+    public func retrieve(_ question: String) throws -> KnowledgeContext {
+        let language = question.unicodeScalars.contains(where: CJKText.isCJK) ? "zh" : "en"
+        let labelLanguages = language == "zh" ? ["zh", "en", ""] : ["en", ""]
+        let questionLower = question.lowercased()
+
+        var entities: [LinkedEntity] = []
+        var facts: [KnowledgeContext.Item] = []
+        try kb.pool.read { db in
+            let linked = try linkMentions(db, question: question)
+            entities = linked.map(\.entity)
+            let skip = try kb.labelPredicateIDs(db)
+            let typeID = try TripleWriter.existingID(of: .iri(RDFTerm.rdfType), in: db)
+            let outgoing = try db.cachedStatement(sql: "SELECT p, o FROM triples WHERE s = ? LIMIT 200")
+            let incoming = try db.cachedStatement(sql: "SELECT s, p FROM triples WHERE o = ? LIMIT 12")
+            var scored: [[Int64]: Double] = [:]
+            var predicateMentioned: [Int64: Bool] = [:]
+            func mentioned(_ p: Int64) throws -> Bool {
+                if let known = predicateMentioned[p] { return known }
+                let names = try String.fetchAll(db, sql: "SELECT label FROM labels WHERE term = ?", arguments: [p])
+                let hit = names.contains { name in
+                    let n = name.lowercased()
+                    return n.count > 1 && questionLower.contains(n)
+                }
+                predicateMentioned[p] = hit
+                return hit
+            }
+            let linkedIDs = Set(linked.map(\.id))
+            func add(_ s: Int64, _ p: Int64, _ o: Int64, base: Double) throws {
+                var score = base
+                if p == typeID { score = 0.3 }
+                if try mentioned(p) { score += 4 }
+                if linkedIDs.contains(o) && linkedIDs.contains(s) { score += 1 }
+                scored[[s, p, o]] = max(scored[[s, p, o]] ?? 0, score)
+            }
+            for (rank, link) in linked.prefix(4).enumerated() {
+                let weight = 1 / Double(1 + rank)
+                var secondHop: [Int64] = []
+                for row in try Row.fetchAll(outgoing, arguments: [link.id]) {
+                    let p: Int64 = row[0], o: Int64 = row[1]
+                    if skip.contains(p) { continue }
+                    try add(link.id, p, o, base: 3 * weight)
+                    if p != typeID { secondHop.append(o) }
+                }
+                for row in try Row.fetchAll(incoming, arguments: [link.id]) {
+                    let s: Int64 = row[0], p: Int64 = row[1]
+                    if skip.contains(p) || p == typeID { continue }
+                    try add(s, p, link.id, base: 1.5 * weight)
+                }
+                for node in secondHop.prefix(20) {
+                    for row in try Row.fetchAll(outgoing, arguments: [node]) {
+                        let p: Int64 = row[0], o: Int64 = row[1]
+                        if skip.contains(p) || p == typeID { continue }
+                        try add(node, p, o, base: 1 * weight)
+                    }
+                }
+            }
+            let ranked = scored.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.lexicographicallyPrecedes($1.key) }.prefix(maxFacts)
+            for (index, (key, score)) in ranked.enumerated() {
+                let triple = try kb.resolve(db, s: key[0], p: key[1], o: key[2])
+                let subject = try kb.label(db, id: key[0], preferring: labelLanguages) ?? triple.subject.shortForm
+                let predicate = try kb.label(db, id: key[1], preferring: labelLanguages) ?? triple.predicate.shortForm
+                let object = triple.object.isLiteral ? triple.object.value : (try kb.label(db, id: key[2], preferring: labelLanguages) ?? triple.object.shortForm)
+                var names = [object]
+                if !triple.object.isLiteral { names += try String.fetchAll(db, sql: "SELECT label FROM labels WHERE term = ?", arguments: [key[2]]) }
+                facts.append(.init(id: String(index + 1), kind: .triple, text: "\(subject) | \(predicate) | \(object)",
+                                   triple: triple, passage: nil, answerNames: Array(Set(names)).sorted(), score: score))
+            }
+        }
+
+        // Passages: fewer when the graph already has a fact about the relation asked for.
+        let graphAnswers = facts.contains { $0.score >= 4 }
+        let passageCount = graphAnswers ? min(1, maxPassages) : maxPassages
+        var passages: [KnowledgeContext.Item] = []
+        if passageCount > 0 {
+            for (offset, hit) in try searchPassages(question, limit: passageCount).enumerated() {
+                passages.append(.init(id: String(facts.count + offset + 1), kind: .passage, text: hit.text, triple: nil,
+                                      passage: hit, answerNames: [], score: hit.score))
+            }
+        }
+        return KnowledgeContext(question: question, language: language, facts: facts, passages: passages, entities: entities)
+    }
+
+    /// BM25 and dense results fused by reciprocal rank (k = 60).
+    public func searchPassages(_ query: String, limit: Int) throws -> [PassageHit] {
+        let depth = max(10, limit * 3)
+        let lexical = try kb.searchText(query, limit: depth)
+        var dense: [PassageHit] = []
+        if let embedder, let index = try vectors(embedder) , index.count > 0 {
+            let q = try embedder.embed([query])[0]
+            let hits = index.search(q, k: depth)
+            let byID = try kb.pool.read { db in try kb.passages(db, ids: hits.map(\.id)) }
+            dense = hits.compactMap { hit in byID[hit.id].map { var h = $0; h.score = Double(hit.score); return h } }
+        }
+        var fused: [Int64: (hit: PassageHit, score: Double)] = [:]
+        for list in [lexical, dense] {
+            for (rank, hit) in list.enumerated() {
+                let add = 1 / Double(60 + rank + 1)
+                fused[hit.chunkID, default: (hit, 0)].score += add
+            }
+        }
+        return fused.values.sorted { $0.score != $1.score ? $0.score > $1.score : $0.hit.chunkID < $1.hit.chunkID }
+            .prefix(limit).map { var h = $0.hit; h.score = $0.score; return h }
+    }
+
+    private func vectors(_ embedder: any TextEmbedder) throws -> ExactVectorIndex? {
+        lock.lock()
+        defer { lock.unlock() }
+        if vectorIndex == nil { vectorIndex = try ExactVectorIndex.load(from: kb, model: embedder.modelName) }
+        return vectorIndex
+    }
+
+    struct Mention { var id: Int64; var entity: LinkedEntity; var span: Range<Int> }
+
+    /// Spans of the question that name entities: longest non-overlapping exact label or alias
+    /// matches first; each span keeps its most important entity (population, then degree).
+    func linkMentions(_ db: Database, question: String) throws -> [Mention] {
+        let candidates = Self.candidateSpans(question)
+        let lookup = try db.cachedStatement(sql: "SELECT term, label, preferred FROM labels WHERE label = ? COLLATE NOCASE LIMIT 20")
+        let populationID = try TripleWriter.existingID(of: .iri("http://knowlm.dev/ontology/population"), in: db)
+        var found: [(span: Range<Int>, text: String, term: Int64, preferred: Bool, importance: Double)] = []
+        for (span, text) in candidates {
+            for row in try Row.fetchAll(lookup, arguments: [text]) {
+                let term: Int64 = row[0]
+                // Relations and classes have labels too; only link things that have facts.
+                let degree = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM triples WHERE s = ? LIMIT 50)", arguments: [term]) ?? 0
+                let asPredicate = try Bool.fetchOne(db, sql: "SELECT 1 FROM triples WHERE p = ? LIMIT 1", arguments: [term]) ?? false
+                if asPredicate || degree == 0 { continue }
+                var population = 0.0
+                if let populationID {
+                    population = try Double.fetchOne(db, sql: "SELECT terms.number FROM triples JOIN terms ON terms.id = triples.o WHERE s = ? AND p = ?", arguments: [term, populationID]) ?? 0
+                }
+                let importance = log(1 + population) + log(1 + Double(degree))
+                found.append((span, text, term, (row[2] as Int) == 1, importance))
+            }
+        }
+        found.sort {
+            if $0.span.count != $1.span.count { return $0.span.count > $1.span.count }
+            if $0.importance != $1.importance { return $0.importance > $1.importance }
+            return $0.preferred && !$1.preferred
+        }
+        var taken: [Range<Int>] = []
+        var mentions: [Mention] = []
+        for f in found where !taken.contains(where: { $0.overlaps(f.span) }) && !mentions.contains(where: { $0.id == f.term }) {
+            taken.append(f.span)
+            let label = try kb.label(db, id: f.term, preferring: ["en", ""]) ?? f.text
+            let entity = LinkedEntity(term: try kb.term(db, id: f.term), label: label, matchedName: f.text,
+                                      match: f.preferred ? .exact : .alias, score: Double(f.span.count) + f.importance / 100)
+            mentions.append(Mention(id: f.term, entity: entity, span: f.span))
+        }
+        if mentions.isEmpty {
+            // Nothing named exactly: fall back to full-text matches on labels.
+            for entity in try kb.linkEntities(db, question, limit: 2) where entity.match == .fuzzy {
+                if let id = try TripleWriter.existingID(of: entity.term, in: db) { mentions.append(Mention(id: id, entity: entity, span: 0..<0)) }
+            }
+        }
+        return mentions.sorted { $0.entity.score > $1.entity.score }
+    }
+
+    /// Word n-grams (English) and CJK substrings that could be entity names, with their
+    /// character ranges in the question.
+    static func candidateSpans(_ question: String) -> [(Range<Int>, String)] {
+        let chars = Array(question)
+        var out: [(Range<Int>, String)] = []
+        // Words: runs of letters, digits, hyphens, apostrophes and dots inside a word.
+        var words: [(Range<Int>, String)] = []
+        var i = 0
+        while i < chars.count {
+            if chars[i].isLetter && !chars[i].unicodeScalars.contains(where: CJKText.isCJK) || chars[i].isNumber {
+                var j = i
+                while j < chars.count, (chars[j].isLetter && !chars[j].unicodeScalars.contains(where: CJKText.isCJK)) || chars[j].isNumber
+                        || ((chars[j] == "-" || chars[j] == "'" || chars[j] == "." || chars[j] == "’") && j + 1 < chars.count && chars[j + 1].isLetter) {
+                    j += 1
+                }
+                var word = String(chars[i..<j])
+                if word.hasSuffix("'s") || word.hasSuffix("’s") { word.removeLast(2) }
+                words.append((i..<(i + word.count), word))
+                i = j
+            } else {
+                i += 1
+            }
+        }
+        for start in words.indices {
+            for length in 1...5 where start + length <= words.count {
+                let slice = words[start..<(start + length)]
+                let text = question.isEmpty ? "" : String(chars[slice.first!.0.lowerBound..<slice.last!.0.upperBound])
+                // A single word is a name only when capitalised or a number-free acronym-like token.
+                if length == 1 && (englishStopwords.contains(text.lowercased()) || text.count < 2 || !(text.first?.isUppercase ?? false)) { continue }
+                if length > 1 && !slice.contains(where: { $0.1.first?.isUppercase ?? false }) { continue }
+                out.append((slice.first!.0.lowerBound..<slice.last!.0.upperBound, text))
+                // Also the plain joined form when the original had punctuation between words.
+                let joined = slice.map(\.1).joined(separator: " ")
+                if joined != text { out.append((slice.first!.0.lowerBound..<slice.last!.0.upperBound, joined)) }
+            }
+        }
+        // CJK runs: every substring of 2 to 8 characters.
+        i = 0
+        while i < chars.count {
+            guard chars[i].unicodeScalars.contains(where: CJKText.isCJK) else { i += 1; continue }
+            var j = i
+            while j < chars.count && chars[j].unicodeScalars.contains(where: CJKText.isCJK) { j += 1 }
+            for a in i..<j where a + 2 <= j {
+                for b in (a + 2)...min(j, a + 8) { out.append((a..<b, String(chars[a..<b]))) }
+            }
+            i = j
+        }
+        return out
+    }
+}

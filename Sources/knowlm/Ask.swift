@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import KnowLMCore
+import KnowLMKnowledge
+import KnowLMRuntime
+
+struct Ask: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Answer a question from a knowledge base, citing the facts and passages used.",
+        discussion: "The default knowledge base (GeoNames facts and HaluEval passages) is built by scripts/setup.sh.")
+
+    @OptionGroup var kb: KnowledgeBaseOptions
+    @OptionGroup var model: ModelOptions
+
+    @Argument(help: "The question (English or Chinese).") var question: String?
+
+    @Option(help: "Answer every question of a file (one per line, or JSONL with \"question\" and optional \"id\"), printing one JSON line each.")
+    var batch: String?
+
+    @Flag(help: "Also print the retrieved facts, passages and the prompt.") var showContext = false
+    @Flag(help: "Print {\"answer\", \"citations\": [{\"id\", \"kind\", \"text\"}]}.") var json = false
+    @Option(help: "Most facts in the prompt.") var facts = 12
+    @Option(help: "Most passages in the prompt.") var passages = 3
+    @Option(help: "Embedder folder or catalog name for dense passage search (default: all-minilm-l6-v2; 'none' disables).") var embedder: String?
+
+    func validate() throws {
+        if (question == nil) == (batch == nil) { throw ValidationError("give a question or --batch FILE") }
+    }
+
+    func run() async throws {
+        let base = try kb.open()
+        let embedding: (any TextEmbedder)? = embedder == "none" ? nil : try? loadEmbedder(embedder)
+        let retriever = Retriever(kb: base, embedder: embedding)
+        retriever.maxFacts = facts
+        retriever.maxPassages = passages
+        let qa = KnowledgeQA(retriever: retriever, model: try model.load(), prompts: try PromptLibrary())
+        if let batch {
+            try await answerBatch(qa, file: batch)
+            return
+        }
+        let result = try await qa.answer(question ?? "")
+        if showContext {
+            printError("entities: " + result.context.entities.map { "\($0.label) (\($0.match.rawValue) \"\($0.matchedName)\")" }.joined(separator: ", "))
+            for item in result.context.items { printError("[\(item.id)] \(item.kind.rawValue): \(item.text.prefix(300))") }
+            printError("---- prompt ----\n\(result.prompt)\n---- output ----\n\(result.rawOutput)\n----")
+        }
+        if json {
+            print(try jsonLine([
+                "answer": result.answer,
+                "citations": result.citations.map { ["id": $0.id, "kind": $0.kind, "text": $0.text] },
+            ]))
+        } else {
+            print(result.answer)
+            for c in result.citations { print("  [\(c.id)] \(c.text.prefix(200))") }
+        }
+    }
+
+    func answerBatch(_ qa: KnowledgeQA, file: String) async throws {
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        let start = Date()
+        for (index, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            var id: Any = index + 1
+            var text = line
+            if line.hasPrefix("{"), let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+               let q = object["question"] as? String {
+                text = q
+                id = object["id"] ?? id
+            }
+            let result = try await qa.answer(text)
+            print(try jsonLine([
+                "id": id, "question": text, "answer": result.answer,
+                "citations": result.citations.map { ["id": $0.id, "kind": $0.kind, "text": $0.text] },
+            ]))
+            if (index + 1) % 25 == 0 {
+                printError(String(format: "%d/%d questions, %.1f s each", index + 1, lines.count, Date().timeIntervalSince(start) / Double(index + 1)))
+            }
+        }
+    }
+}
