@@ -19,7 +19,7 @@ struct Ask: AsyncParsableCommand {
 
     @Flag(help: "Also print the retrieved facts, passages and the prompt.") var showContext = false
     @Flag(help: "Print {\"answer\", \"citations\": [{\"id\", \"kind\", \"text\"}]}.") var json = false
-    @Option(help: "Most facts in the prompt.") var facts = 12
+    @Option(help: "Most facts in the prompt.") var facts = 6
     @Option(help: "Most passages in the prompt.") var passages = 3
     @Option(help: "Embedder folder or catalog name for dense passage search (default: all-minilm-l6-v2; 'none' disables).") var embedder: String?
 

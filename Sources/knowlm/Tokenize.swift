@@ -21,10 +21,22 @@ struct Tokenize: AsyncParsableCommand {
     @Argument(help: "The text.")
     var text: String
 
+    @Option(help: ArgumentHelp("Run the tokens through the model and write every intermediate tensor (llama.cpp's names) to this file, for comparison with llama.cpp's eval callback.", visibility: .hidden))
+    var dumpTensors: String?
+
     func run() async throws {
         let path = try ModelStore().resolve(model)
         let tokenizer: any Tokenizer = try LocalModel.loadTokenizer(path: path)
         let ids = try tokenizer.encode(text, addBOS: bos, parseSpecial: special)
+        if let dumpTensors {
+            // With --dump-tensors, TEXT may also be a comma-separated list of token ids.
+            if text.allSatisfy({ $0.isNumber || $0 == "," }), !text.isEmpty {
+                try dump(text.split(separator: ",").compactMap { TokenID($0) }, path: path, to: dumpTensors)
+                return
+            }
+            try dump(ids, path: path, to: dumpTensors)
+            return
+        }
         if json {
             print(try jsonLine(["ids": ids.map { Int($0) }]))
         } else {
@@ -34,6 +46,22 @@ struct Tokenize: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// Writes `name\tcount\n` headers each followed by `count` little-endian floats.
+func dump(_ ids: [TokenID], path: String, to file: String) throws {
+    var options = RuntimeOptions()
+    options.contextLength = 512
+    let model = try LocalModel.load(path: path, options: options)
+    var out = Data()
+    model.transformer.trace = { name, pointer, count in
+        out.append(Data("\(name)\t\(count)\n".utf8))
+        out.append(Data(bytes: pointer, count: count * 4))
+    }
+    let logits = try model.logits(for: ids)
+    out.append(Data("result_output\t\(logits.count * logits[0].count)\n".utf8))
+    for row in logits { row.withUnsafeBytes { out.append(contentsOf: $0) } }
+    try out.write(to: URL(fileURLWithPath: file))
 }
 
 extension String {

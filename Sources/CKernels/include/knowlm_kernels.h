@@ -2,8 +2,21 @@
  * knowlm_kernels.h - quantized CPU kernels for KnowLM (ggml/GGUF compatible).
  *
  * Block layouts, dequantization and activation quantization follow ggml's
- * CPU backend bit for bit, so dot products reproduce llama.cpp's results
- * (integer partial sums are exact; only float summation order may differ).
+ * CPU backend bit for bit. Integer partial sums are exact.
+ *
+ * llama.cpp-exact products (AVX-512 VNNI level): for Q4_0, Q5_0, Q8_0, Q4_K and
+ * Q6_K weights, kl_gemm also performs the float steps in llama.cpp's order, so its
+ * results are bit-identical to llama.cpp's CPU backend (x86 AVX-512 VNNI build:
+ * vec_dot / llamafile tinyBLAS for the 32-blocks, CPU_REPACK q4_K_8x8 gemv/gemm for
+ * Q4_K, vec_dot (batch < 8) or the tiled kernel (batch >= 8) for Q6_K) given the
+ * same weights and float activations (scripts/golden/check_llamacpp_matmul_exact.py).
+ * As in llama.cpp, the order depends on the batch size: pass the whole batch
+ * (all n_a activation rows) in one kl_gemm call; splitting the weight rows
+ * [row_begin, row_end) across calls/threads does not change any result. Q4_K
+ * assumes the matrix has a multiple of 8 rows (llama.cpp repacks only those).
+ * Q4_0 matches ggml's vec_dot/tinyBLAS order (llama.cpp repacks Q4_0 on AVX2 CPUs,
+ * which uses another order). Other types, and the AVX2/scalar levels, may differ
+ * from llama.cpp in float summation order (last bits).
  *
  * All functions are thread-safe and do not allocate. Runtime ISA dispatch
  * (scalar / AVX2+FMA+F16C / AVX-512 VNNI) is chosen once, on first use.
@@ -57,12 +70,15 @@ int kl_dequantize_row(int type, const void *src, float *dst, int64_t n);
 int kl_quantize_row(int type, const float *src, void *dst, int64_t n);
 
 /* Dot product of one weight row (wtype) with one activation row that is already
- * in kl_vec_dot_type(wtype) format. n = row length in elements. */
+ * in kl_vec_dot_type(wtype) format. n = row length in elements.
+ * Same value as kl_gemm with n_a == 1 (for Q4_K: llama.cpp's repacked gemv, which
+ * differs in the last bits from ggml_vec_dot_q4_K_q8_K). */
 float kl_vec_dot(int wtype, int64_t n, const void *w, const void *a);
 
 /* C[j*ldc + i] = dot(W row i, A row j) for i in [row_begin,row_end), j in [0,n_a).
  * W rows are w_row_bytes apart, A rows a_row_bytes apart (A in vec_dot_type format).
- * k = row length in elements. Tiled for n_a > 1; a plain GEMV for n_a == 1. */
+ * k = row length in elements. Tiled for n_a > 1; a plain GEMV for n_a == 1.
+ * Results for the llama.cpp-exact types depend on n_a (see the top of this file). */
 void kl_gemm(int wtype, int64_t k, const void *W, size_t w_row_bytes,
              int64_t row_begin, int64_t row_end,
              const void *A, size_t a_row_bytes, int64_t n_a,

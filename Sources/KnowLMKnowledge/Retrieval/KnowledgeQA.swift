@@ -32,6 +32,9 @@ public struct KnowledgeQA: Sendable {
     }
 
     /// The knowledge prompt for a question and its context.
+    ///
+    /// The examples put the citation first: a small model picks a numbered fact more reliably
+    /// than it recalls an answer, and then copies that fact's object.
     public func prompt(for context: KnowledgeContext) throws -> String {
         func items(_ list: [KnowledgeContext.Item]) -> [[String: Any]] {
             list.map { ["id": $0.id, "text": $0.text.replacingOccurrences(of: "\n", with: " ")] }
@@ -45,9 +48,15 @@ public struct KnowledgeQA: Sendable {
         let context = try retriever.retrieve(question)
         let text = try prompt(for: context)
         var parameters = GenerateParameters.greedy(maxTokens: maxTokens)
-        parameters.stop = ["\n"]
+        // The answer is the first non-empty line; a following "Question:" or "Facts:" means the
+        // model has moved on to inventing the next example.
+        parameters.stop = ["\nQuestion", "\nFacts", "\n问题", "\n事实", "\n\n"]
         let result = try await model.complete(prompt: text, parameters: parameters)
-        let (answer, cited) = Self.splitCitations(result.text)
+        var (answer, cited) = Self.splitCitations(Self.firstAnswerLine(result.text))
+        if answer.isEmpty, let first = cited.first, let item = context.item(id: first), item.kind == .triple {
+            // The model chose a fact but wrote no words: the fact's object is the answer.
+            answer = item.answerNames.first ?? ""
+        }
         var citations = cited.compactMap { id in context.item(id: id).map { Citation(id: $0.id, kind: $0.kind.rawValue, text: $0.text) } }
         if citations.isEmpty {
             // No usable [n]: cite the facts whose object the answer names.
@@ -57,6 +66,14 @@ public struct KnowledgeQA: Sendable {
             }.map { Citation(id: $0.id, kind: $0.kind.rawValue, text: $0.text) }
         }
         return KnowledgeAnswer(answer: answer, citations: citations, context: context, prompt: text, rawOutput: result.text)
+    }
+
+    /// The first non-empty line; when the model echoes a whole fact ("Japan | currency | Yen"),
+    /// its object.
+    static func firstAnswerLine(_ output: String) -> String {
+        let line = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { !$0.isEmpty } ?? ""
+        let parts = line.components(separatedBy: " | ")
+        return parts.count >= 3 && parts.count % 2 == 1 ? parts[parts.count - 1] : line
     }
 
     /// "Japanese yen [2][3]" → ("Japanese yen", ["2", "3"]).

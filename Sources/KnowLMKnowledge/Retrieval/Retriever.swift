@@ -8,7 +8,7 @@ public final class Retriever: @unchecked Sendable {
     // @unchecked: the vector index is built once, under the lock.
     public let kb: KnowledgeBase
     public let embedder: (any TextEmbedder)?
-    public var maxFacts = 12
+    public var maxFacts = 6
     public var maxPassages = 3
     private var vectorIndex: ExactVectorIndex?
     private let lock = NSLock()
@@ -37,6 +37,7 @@ public final class Retriever: @unchecked Sendable {
             entities = linked.map(\.entity)
             let skip = try kb.labelPredicateIDs(db)
             let typeID = try TripleWriter.existingID(of: .iri(RDFTerm.rdfType), in: db)
+            let populationID = try TripleWriter.existingID(of: .iri("http://knowlm.dev/ontology/population"), in: db)
             let outgoing = try db.cachedStatement(sql: "SELECT p, o FROM triples WHERE s = ? LIMIT 200")
             let incoming = try db.cachedStatement(sql: "SELECT s, p FROM triples WHERE o = ? LIMIT 12")
             var scored: [[Int64]: Double] = [:]
@@ -81,16 +82,71 @@ public final class Retriever: @unchecked Sendable {
                     }
                 }
             }
+            // Paths: the relation asked about, one hop beyond a linked entity ("Osaka | country |
+            // Japan | currency | Yen"), so that 2-hop questions read off a single line.
+            var paths: [(ids: [Int64], score: Double)] = []
+            for link in linked.prefix(3) {
+                // Only for relations the entity lacks: a direct fact answers better than a path.
+                let direct = Set(try Int64.fetchAll(db, sql: "SELECT DISTINCT p FROM triples WHERE s = ?", arguments: [link.id]))
+                for row in try Row.fetchAll(outgoing, arguments: [link.id]) {
+                    let p1: Int64 = row[0], x: Int64 = row[1]
+                    if skip.contains(p1) || p1 == typeID { continue }
+                    for row2 in try Row.fetchAll(outgoing, arguments: [x]) {
+                        let p2: Int64 = row2[0], y: Int64 = row2[1]
+                        if skip.contains(p2) || p2 == typeID || p2 == p1 || y == link.id || direct.contains(p2) { continue }
+                        if try mentioned(p2) { paths.append(([link.id, p1, x, p2, y], 6 + (try mentioned(p1) ? 2 : 0))) }
+                    }
+                }
+            }
+            // Comparisons: which of the linked entities has the larger value of a numeric
+            // relation the question names, computed from the graph rather than left to the model.
+            var comparisons: [(text: String, winner: Int64, score: Double)] = []
+            if Self.isComparison(questionLower), linked.count >= 2 {
+                let numeric = try Row.fetchAll(db, sql: "SELECT triples.p FROM triples JOIN terms ON terms.id = triples.o WHERE triples.s = ? AND terms.number IS NOT NULL", arguments: [linked[0].id])
+                for row in numeric {
+                    let p: Int64 = row[0]
+                    guard try mentioned(p) || (Self.mentionsQuantity(questionLower) && p == populationID) else { continue }
+                    var values: [(id: Int64, value: Double)] = []
+                    for link in linked.prefix(4) {
+                        if let v = try Double.fetchOne(db, sql: "SELECT terms.number FROM triples JOIN terms ON terms.id = triples.o WHERE s = ? AND p = ?", arguments: [link.id, p]) {
+                            values.append((link.id, v))
+                        }
+                    }
+                    guard values.count >= 2 else { continue }
+                    let sorted = values.sorted { $0.value > $1.value }
+                    let predicate = try kb.label(db, id: p, preferring: labelLanguages) ?? "value"
+                    let winner = try kb.label(db, id: sorted[0].id, preferring: labelLanguages) ?? ""
+                    let others = try sorted.dropFirst().map { try kb.label(db, id: $0.id, preferring: labelLanguages) ?? "" }.joined(separator: ", ")
+                    let relation = language == "zh" ? "\(predicate)多于" : "larger \(predicate) than"
+                    comparisons.append(("\(winner) | \(relation) | \(others)", sorted[0].id, 12))
+                }
+            }
+            var items: [(text: String, triple: Triple?, names: [String], score: Double)] = []
+            for c in comparisons.prefix(1) {
+                items.append((c.text, nil, [try kb.label(db, id: c.winner, preferring: labelLanguages) ?? ""], c.score))
+            }
+            for path in paths.sorted(by: { $0.score > $1.score }).prefix(3) {
+                let names = try path.ids.map { id -> String in
+                    let term = try kb.term(db, id: id)
+                    return term.isLiteral ? term.value : (try kb.label(db, id: id, preferring: labelLanguages) ?? term.shortForm)
+                }
+                let triple = Triple(try kb.term(db, id: path.ids[2]), try kb.term(db, id: path.ids[3]), try kb.term(db, id: path.ids[4]))
+                items.append((names.joined(separator: " | "), triple, [names[4]], path.score))
+            }
             let ranked = scored.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.lexicographicallyPrecedes($1.key) }.prefix(maxFacts)
-            for (index, (key, score)) in ranked.enumerated() {
+            for item in items {
+                facts.append(.init(id: String(facts.count + 1), kind: .triple, text: item.text, triple: item.triple,
+                                   passage: nil, answerNames: item.names, score: item.score))
+            }
+            for (key, score) in ranked where facts.count < maxFacts {
                 let triple = try kb.resolve(db, s: key[0], p: key[1], o: key[2])
                 let subject = try kb.label(db, id: key[0], preferring: labelLanguages) ?? triple.subject.shortForm
                 let predicate = try kb.label(db, id: key[1], preferring: labelLanguages) ?? triple.predicate.shortForm
                 let object = triple.object.isLiteral ? triple.object.value : (try kb.label(db, id: key[2], preferring: labelLanguages) ?? triple.object.shortForm)
                 var names = [object]
                 if !triple.object.isLiteral { names += try String.fetchAll(db, sql: "SELECT label FROM labels WHERE term = ?", arguments: [key[2]]) }
-                facts.append(.init(id: String(index + 1), kind: .triple, text: "\(subject) | \(predicate) | \(object)",
-                                   triple: triple, passage: nil, answerNames: Array(Set(names)).sorted(), score: score))
+                facts.append(.init(id: String(facts.count + 1), kind: .triple, text: "\(subject) | \(predicate) | \(object)",
+                                   triple: triple, passage: nil, answerNames: names.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }, score: score))
             }
         }
 
@@ -108,6 +164,14 @@ public final class Retriever: @unchecked Sendable {
     }
 
     /// BM25 and dense results fused by reciprocal rank (k = 60).
+    static func isComparison(_ q: String) -> Bool {
+        ["more ", "larger", "bigger", "greater", "most ", "fewer", "smaller", "更多", "更大", "较多", "多于", "哪个", "哪一个", "还是", " or "].contains { q.contains($0) }
+    }
+
+    static func mentionsQuantity(_ q: String) -> Bool {
+        ["populous", "people", "population", "inhabitants", "bigger", "larger", "人口", "人多"].contains { q.contains($0) }
+    }
+
     public func searchPassages(_ query: String, limit: Int) throws -> [PassageHit] {
         let depth = max(10, limit * 3)
         let lexical = try kb.searchText(query, limit: depth)

@@ -41,7 +41,7 @@ public final class Transformer: @unchecked Sendable {
     let weights: TransformerWeights
     /// Receives intermediate tensors named as llama.cpp names them (`attn_norm-3`, `l_out-3`,
     /// `result_output`), for comparing a forward pass with llama.cpp's eval callback.
-    var trace: ((String, UnsafePointer<Float>, Int) -> Void)?
+    public var trace: ((String, UnsafePointer<Float>, Int) -> Void)?
 
     init(config: TransformerConfig, weights: TransformerWeights) throws {
         try config.validate()
@@ -98,6 +98,8 @@ public final class Transformer: @unchecked Sendable {
             trace?("Vcur-\(l)", state.v, n * vWidth)
             if let w = layer.queryNorm { normalizeHeads(state.q, weight: w, heads: n * c.headCount) }
             if let w = layer.keyNorm { normalizeHeads(state.k, weight: w, heads: n * c.kvHeadCount) }
+            trace?("Qcur_normed-\(l)", state.q, n * qWidth)
+            trace?("Kcur_normed-\(l)", state.k, n * kWidth)
             let sliding = c.slidingLayers[l]
             let base = sliding ? (c.ropeBaseSlidingWindow ?? c.ropeBase) : c.ropeBase
             // Linear RoPE scaling applies to global layers only (Gemma 3 keeps local layers unscaled).
@@ -105,6 +107,8 @@ public final class Transformer: @unchecked Sendable {
             applyRope(state.q, rows: n, heads: c.headCount, position0: position0, base: base, frequencyScale: frequencyScale)
             applyRope(state.k, rows: n, heads: c.kvHeadCount, position0: position0, base: base, frequencyScale: frequencyScale)
 
+            trace?("Qcur-\(l)", state.q, n * qWidth)
+            trace?("Kcur-\(l)", state.k, n * kWidth)
             if c.scalesQueries { VectorOps.scale(state.q, by: c.attentionScale, count: n * qWidth) }
             if state.precision == .llamaCpp {
                 // llama.cpp keeps K and V in half precision and converts queries to half for
@@ -210,10 +214,12 @@ public final class Transformer: @unchecked Sendable {
                         v[2 * i + 1] = a * sines[i] + b * cosines[i]
                     }
                 case .neox:
+                    // Fused multiply-adds where GCC contracts ggml's expressions, so the rotated
+                    // values are bit-identical to llama.cpp's.
                     for i in 0..<half {
                         let a = v[i], b = v[i + half]
-                        v[i] = a * cosines[i] - b * sines[i]
-                        v[i + half] = a * sines[i] + b * cosines[i]
+                        v[i] = (-b * sines[i]).addingProduct(a, cosines[i])
+                        v[i + half] = (b * cosines[i]).addingProduct(a, sines[i])
                     }
                 }
             }
