@@ -38,7 +38,7 @@ folder = os.path.join(home, "models/all-MiniLM-L6-v2")
 st = json.loads(subprocess.run([os.path.join(args.venv, "bin/python"), "-c", reference, path, folder, str(args.threads)],
                                check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
 env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
-knowlm = os.path.join(root, ".build/release/knowlm")
+knowlm = os.environ.get("KNOWLM_BIN", os.path.join(root, ".build/release/knowlm"))
 ours = json.loads(subprocess.run([knowlm, "embed", "-f", path, "--timing"], check=True, capture_output=True, text=True, env=env).stdout)
 vectors = subprocess.run([knowlm, "embed", "-f", path, "--json"], check=True, capture_output=True, text=True, env=env).stdout.splitlines()
 check = r'''

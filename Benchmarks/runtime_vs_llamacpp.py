@@ -20,7 +20,7 @@ ap.add_argument("-p", type=int, default=512)
 ap.add_argument("-n", type=int, default=128)
 args = ap.parse_args()
 
-knowlm = os.path.join(root, ".build/release/knowlm")
+knowlm = os.environ.get("KNOWLM_BIN", os.path.join(root, ".build/release/knowlm"))
 ours_cmd = [knowlm, "bench", "-m", args.model, "-t", str(args.threads), "-p", str(args.p), "-n", str(args.n), "-r", "3", "--json"]
 ref_cmd = [os.path.join(args.venv, "bin/python"), os.path.join(root, "Benchmarks/llamacpp_bench.py"), args.model,
            "-t", str(args.threads), "-p", str(args.p), "-n", str(args.n), "-r", "3"]

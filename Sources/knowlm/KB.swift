@@ -30,7 +30,7 @@ struct KB: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kb",
         abstract: "Build and query knowledge bases (a triple store and documents in one SQLite file).",
-        subcommands: [Init.self, ImportTriples.self, Ingest.self, Stats.self, Search.self, Neighbors.self, Paths.self, Export.self])
+        subcommands: [Init.self, ImportTriples.self, Ingest.self, Stats.self, Search.self, Sparql.self, Neighbors.self, Paths.self, Export.self])
 
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an empty knowledge base (or bring an old one's schema up to date).")

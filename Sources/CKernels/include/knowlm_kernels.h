@@ -84,6 +84,29 @@ void kl_gemm(int wtype, int64_t k, const void *W, size_t w_row_bytes,
              const void *A, size_t a_row_bytes, int64_t n_a,
              float *C, int64_t ldc);
 
+/* llama.cpp's attention (flash attention off, F16 K cache, F16 transposed V cache, F32 mask)
+ * for ONE query head, bit-identical to ggml's x86 AVX-512 CPU backend (see attention.c):
+ *   out[i*out_stride + c], query i in [0,n_q), channel c in [0,dv).
+ * q: n_q rows of d floats (RoPE'd and already scaled, e.g. by 1/16 for Gemma 3), q_stride floats
+ *    apart; rounded to fp16 inside as ggml does.
+ * k: n_kv rows of d fp16 keys, k_stride elements apart. v: n_kv rows of dv fp16 values, v_stride
+ *    elements apart (row-major; llama.cpp's transposed-V product order is emulated).
+ * n_kv_pad: llama.cpp's n_kv (the KV cache view length: min(cache size, max(256, pad256(used
+ *    cells)))); rows [n_kv, n_kv_pad) count as zero K/V with a -INFINITY mask. It changes the
+ *    softmax/dot reduction order, so pass llama.cpp's value (256 for <= 256 cached tokens).
+ * mask: n_q rows of n_kv floats (0 or -INFINITY), mask_stride apart. kq_scale multiplies q.k
+ *    before the mask (1.0 for Gemma 3).
+ * n_tokens: tokens in llama.cpp's ubatch (ne11 of its KQ product): 1 selects ggml_vec_dot_f16,
+ *    >= 2 llamafile tinyBLAS. Independent of how the caller splits the n_q rows.
+ * scratch: kl_attention_llamacpp_scratch(n_kv_pad, d, dv) floats (2*d + 2*n_kv_pad + 64*dv). */
+size_t kl_attention_llamacpp_scratch(int n_kv_pad, int d, int dv);
+void kl_attention_llamacpp(int n_q, int n_kv, int n_kv_pad, int d, int dv,
+                           const float *q, size_t q_stride,
+                           const uint16_t *k, size_t k_stride,
+                           const uint16_t *v, size_t v_stride,
+                           const float *mask, size_t mask_stride, float kq_scale,
+                           int n_tokens, float *scratch, float *out, size_t out_stride);
+
 /* IEEE half / bfloat16 conversions (round-to-nearest-even, like ggml). */
 float    kl_fp16_to_fp32(uint16_t h);
 uint16_t kl_fp32_to_fp16(float f);
