@@ -39,6 +39,39 @@ import Testing
         }
     }
 
+    /// `Precision.llamaCppExact` reproduces llama.cpp's arithmetic order everywhere: greedy
+    /// continuations are identical and logits agree at every position.
+    @Test func exactPathGreedyContinuationsAreIdentical() throws {
+        let model = try Fixtures.exactModel()
+        var identical = 0
+        for c in cases {
+            let prompt = (c["prompt_ids"] as! [Any]).int32s
+            let expected = (c["greedy_ids"] as! [Any]).int32s
+            model.resetCache()  // llama.cpp evaluated each prompt in a fresh context, in one batch
+            let result = try model.generate(tokens: prompt, parameters: .greedy(maxTokens: 32))
+            if result.tokens == expected { identical += 1 }
+            #expect(result.tokens == expected, "\((c["prompt"] as! String).debugDescription)")
+        }
+        print("exact path: greedy 32-token continuations identical to llama.cpp: \(identical)/\(cases.count)")
+    }
+
+    @Test func exactPathTop5LogitsMatchAtEveryPosition() throws {
+        let model = try Fixtures.exactModel()
+        var worst: Float = 0
+        for c in cases {
+            let tokens = (c["prompt_ids"] as! [Any]).int32s + (c["greedy_ids"] as! [Any]).int32s
+            let logits = try model.logits(for: tokens)
+            for (position, (idRow, valueRow)) in zip(c["top5_ids"] as! [[Any]], c["top5_logits"] as! [[Any]]).enumerated() {
+                for (id, value) in zip(idRow.ints, valueRow.floats) {
+                    let diff = abs(logits[position][id] - value)
+                    worst = max(worst, diff)
+                    #expect(diff <= 5e-2, "\((c["prompt"] as! String).debugDescription) position \(position) token \(id): \(logits[position][id]) vs \(value)")
+                }
+            }
+        }
+        print("exact path: largest top-5 logit difference from llama.cpp: \(worst)")
+    }
+
     @Test func greedyContinuationsMatchLlamaCppWhereItsChoiceIsClear() throws {
         let model = try Fixtures.defaultModel()
         #expect(cases.count >= 12)

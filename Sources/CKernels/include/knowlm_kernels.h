@@ -117,6 +117,9 @@ uint16_t kl_fp32_to_bf16(float f);
  * e.g. "avx2 fma f16c avx512 vnni", or "scalar". */
 const char *kl_cpu_features(void);
 
+/* ggml's GELU table: gelu_tanh of every half-precision value, rounded to half (65536 entries). */
+void kl_gelu_table_f16(uint16_t *table);
+
 #ifdef __cplusplus
 }
 #endif

@@ -86,6 +86,13 @@ public final class LocalModel: LanguageModel, @unchecked Sendable {
 
     // MARK: synchronous API (runs on the model's queue)
 
+    /// Forgets the cached prompt, so the next generation evaluates its whole prompt in one
+    /// batch (as llama.cpp does for a fresh context; reusing a prefix evaluates a shorter batch,
+    /// which changes the float summation order).
+    public func resetCache() {
+        queue.sync { state.truncate(to: 0, slidingWindow: nil) }
+    }
+
     /// Logits after each of `tokens`, evaluated from an empty cache: `[position][vocabulary]`.
     public func logits(for tokens: [TokenID]) throws -> [[Float]] {
         try queue.sync {

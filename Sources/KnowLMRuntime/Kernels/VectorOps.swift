@@ -79,7 +79,11 @@ enum VectorOps {
         0.5 * x * (1 + tanhf(0.797_884_560_802_865_36 * x * (1 + 0.044715 * x * x)))
     }
 
-    static let geluTable: [Float] = (0..<65536).map { bits in
-        kl_fp16_to_fp32(kl_fp32_to_fp16(geluTanh(kl_fp16_to_fp32(UInt16(bits)))))
-    }
+    /// ggml's table, built by the C kernels so the float arithmetic (and its fused
+    /// multiply-adds) is exactly ggml's.
+    static let geluTable: [Float] = {
+        var half = [UInt16](repeating: 0, count: 65536)
+        kl_gelu_table_f16(&half)
+        return half.map { kl_fp16_to_fp32($0) }
+    }()
 }

@@ -43,9 +43,17 @@ public struct WeightMatrix: @unchecked Sendable {
 
 /// How matrix products treat activations.
 public enum Precision: String, Sendable, CaseIterable {
+    /// Whether activations are quantized like llama.cpp's (all but `float32`).
+    var emulatesLlamaCpp: Bool { self != .float32 }
+
     /// Quantize activations to 8 bits per block as llama.cpp's CPU backend does (the fast path,
     /// and the one that matches llama.cpp's logits).
     case llamaCpp = "llama.cpp"
+    /// As `llamaCpp`, and attention too in llama.cpp's exact order (fp16 K/V, its kernels'
+    /// summation order, padded KV length): logits bit-identical to llama.cpp's CPU backend
+    /// (AVX-512 build, flash attention off, context of at most one sliding window). Slower
+    /// attention; for verification.
+    case llamaCppExact = "llama.cpp-exact"
     /// Dequantize weights and multiply in float32 (a reference that matches a dequantized
     /// float model, e.g. transformers loading the GGUF).
     case float32

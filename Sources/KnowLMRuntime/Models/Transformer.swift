@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 import Foundation
 import KnowLMCore
@@ -110,7 +111,7 @@ public final class Transformer: @unchecked Sendable {
             trace?("Qcur-\(l)", state.q, n * qWidth)
             trace?("Kcur-\(l)", state.k, n * kWidth)
             if c.scalesQueries { VectorOps.scale(state.q, by: c.attentionScale, count: n * qWidth) }
-            if state.precision == .llamaCpp {
+            if state.precision.emulatesLlamaCpp {
                 // llama.cpp keeps K and V in half precision and converts queries to half for
                 // the q·k products; round the same way so the logits agree.
                 VectorOps.roundToHalf(state.q, count: n * qWidth)
@@ -143,8 +144,8 @@ public final class Transformer: @unchecked Sendable {
             let hidden = state.hidden
             switch (c.activation, state.precision) {
             case (.silu, _): VectorOps.swiglu(state.gate, state.up, hidden.floats, count: n * ffn)
-            case (.geluTanh, .llamaCpp): VectorOps.gegluTable(state.gate, state.up, hidden.floats, count: n * ffn)
             case (.geluTanh, .float32): VectorOps.gegluExact(state.gate, state.up, hidden.floats, count: n * ffn)
+            case (.geluTanh, _): VectorOps.gegluTable(state.gate, state.up, hidden.floats, count: n * ffn)
             }
             hidden.invalidate(rows: n)
             trace?("ffn_geglu-\(l)", hidden.floats, n * ffn)
@@ -230,6 +231,10 @@ public final class Transformer: @unchecked Sendable {
     /// `state.attended`. The cache is used slot by slot in place (a ring for sliding-window
     /// layers); each slot's position decides the causal and window masks.
     private func attention(layer: Int, cache: KVCache, state: InferenceState, rows n: Int, position0: Int, sliding: Bool) {
+        if state.precision == .llamaCppExact {
+            exactAttention(cache: cache, state: state, rows: n, position0: position0, sliding: sliding)
+            return
+        }
         let c = config
         let dk = c.keyLength, dv = c.valueLength
         let group = c.headCount / c.kvHeadCount
@@ -253,12 +258,48 @@ public final class Transformer: @unchecked Sendable {
                 }
                 VectorOps.softmax(row, count: slots)
                 // ...and multiplies half-precision V by probabilities converted to half.
-                if state.precision == .llamaCpp { VectorOps.roundToHalf(row, count: slots) }
+                if state.precision.emulatesLlamaCpp { VectorOps.roundToHalf(row, count: slots) }
             }
             // out_h (n × dv) = scores · V_g
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(dv), Int32(slots),
                         1, scores, Int32(slots), cache.values + g * dv, Int32(vStride),
                         0, out + h * dv, Int32(outStride))
+        }
+    }
+
+    /// Attention computed by `kl_attention_llamacpp`: fp16 keys and values, llama.cpp's
+    /// kernel choice by batch size, and its padded KV length (multiples of 256, at most the
+    /// context), so the result is bit-identical to llama.cpp's.
+    private func exactAttention(cache: KVCache, state: InferenceState, rows n: Int, position0: Int, sliding: Bool) {
+        let c = config
+        let dk = c.keyLength, dv = c.valueLength
+        let group = c.headCount / c.kvHeadCount
+        let slots = cache.filledSlots
+        let used = position0 + n
+        let padded = min(state.contextLength, max(256, (used + 255) / 256 * 256))
+        let window = sliding ? (c.slidingWindow ?? Int.max) : Int.max
+        let mask = state.scores
+        for j in 0..<n {
+            let p = position0 + j
+            for s in 0..<slots {
+                let sp = cache.positions[s]
+                mask[j * slots + s] = (sp < 0 || sp > p || p - sp >= window) ? -.infinity : 0
+            }
+        }
+        let keys16 = UnsafeMutablePointer<UInt16>.allocate(capacity: slots * c.kvHeadCount * dk)
+        let values16 = UnsafeMutablePointer<UInt16>.allocate(capacity: slots * c.kvHeadCount * dv)
+        defer { keys16.deallocate(); values16.deallocate() }
+        for i in 0..<(slots * c.kvHeadCount * dk) { keys16[i] = kl_fp32_to_fp16(cache.keys[i]) }
+        for i in 0..<(slots * c.kvHeadCount * dv) { values16[i] = kl_fp32_to_fp16(cache.values[i]) }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: kl_attention_llamacpp_scratch(Int32(padded), Int32(dk), Int32(dv)))
+        defer { scratch.deallocate() }
+        let qStride = c.headCount * dk, kStride = c.kvHeadCount * dk, vStride = c.kvHeadCount * dv
+        for h in 0..<c.headCount {
+            let g = h / group
+            kl_attention_llamacpp(Int32(n), Int32(slots), Int32(padded), Int32(dk), Int32(dv),
+                                  state.q + h * dk, qStride, keys16 + g * dk, kStride, values16 + g * dv, vStride,
+                                  mask, slots, c.scalesQueries ? 1 : c.attentionScale, Int32(n),
+                                  scratch, state.attended.floats + h * dv, c.headCount * dv)
         }
     }
 }

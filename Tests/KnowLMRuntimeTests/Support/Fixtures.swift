@@ -21,23 +21,29 @@ enum Fixtures {
 
     /// One loaded default model shared by the tests of a process (loading takes a moment).
     static func defaultModel() throws -> LocalModel {
-        try SharedModel.shared.get()
+        try SharedModel.shared.get(.llamaCpp)
+    }
+
+    /// The default model with llama.cpp's exact attention order (bit-identical logits).
+    static func exactModel() throws -> LocalModel {
+        try SharedModel.shared.get(.llamaCppExact)
     }
 }
 
 private final class SharedModel: @unchecked Sendable {
     static let shared = SharedModel()
     private let lock = NSLock()
-    private var model: LocalModel?
+    private var models: [Precision: LocalModel] = [:]
 
-    func get() throws -> LocalModel {
+    func get(_ precision: Precision) throws -> LocalModel {
         lock.lock()
         defer { lock.unlock() }
-        if let model { return model }
+        if let model = models[precision] { return model }
         var options = RuntimeOptions()
-        options.contextLength = 512
+        options.contextLength = 512  // as in the llama.cpp goldens (n_ctx 512)
+        options.precision = precision
         let loaded = try LocalModel.load(path: try Fixtures.defaultModelPath, options: options)
-        model = loaded
+        models[precision] = loaded
         return loaded
     }
 }
