@@ -18,10 +18,10 @@ Output (all little-endian, no headers):
                        (kl_vec_dot_type(type))
     n, rows, n_a       row length, number of weight rows, number of activation rows
     source             "model:<tensor>" (real rows from the GGUF) or "random"
-    w      <name>.w.bin      rows weight rows, raw GGUF block bytes
+    w      <name>.w.u8      rows weight rows, raw GGUF block bytes
     deq    <name>.deq.f32    rows x n float32 = gguf.quants.dequantize(w)  (must match bit for bit)
     x      <name>.x.f32      n_a x n float32 activations
-    a      <name>.a.bin      n_a rows of x quantized to atype, as ggml's x86 CPU backend does
+    a      <name>.a.u8      n_a rows of x quantized to atype, as ggml's x86 CPU backend does
                              (see quantize_* below; kl_quantize_row must reproduce it exactly)
     expect <name>.dot.f64    n_a x rows float64: expect[j][i] = dot(W row i, A row j), computed in
                              float64 from the dequantized weights and dequantized activations
@@ -32,7 +32,7 @@ Output (all little-endian, no headers):
   Case kind "quant" (activation quantization of random floats, incl. edge cases):
     type, n, rows
     x      <name>.x.f32      rows x n float32 input
-    q      <name>.q.bin      expected bytes of kl_quantize_row(type, x, n) per row
+    q      <name>.q.u8      expected bytes of kl_quantize_row(type, x, n) per row
 
 Activation quantizers reimplemented here (numpy, float32 arithmetic):
   Q8_0/Q8_1: the x86 AVX2 quantize_row_q8_0/q8_1 that ggml runs on AVX2/AVX-512 machines:
@@ -278,8 +278,8 @@ def main():
         tol = 1e-5 * scale + 1e-6
         c = {"kind": "dot", "name": name, "type": t, "atype": at, "n": n, "rows": rows, "n_a": n_a,
              "source": source,
-             "w": save(name, "w.bin", w), "deq": save(name, "deq.f32", deq.astype(f32)),
-             "x": save(name, "x.f32", x), "a": save(name, "a.bin", a),
+             "w": save(name, "w.u8", w), "deq": save(name, "deq.f32", deq.astype(f32)),
+             "x": save(name, "x.f32", x), "a": save(name, "a.u8", a),
              "expect": save(name, "dot.f64", expect.astype(np.float64)),
              "tol": save(name, "tol.f64", tol.astype(np.float64))}
         cases.append(c)
@@ -315,7 +315,7 @@ def main():
         name = f"quant_{NAMES[t]}"
         q = quantize_act(t, rows_x)
         cases.append({"kind": "quant", "name": name, "type": t, "n": n, "rows": rows_x.shape[0],
-                      "x": save(name, "x.f32", rows_x), "q": save(name, "q.bin", q)})
+                      "x": save(name, "x.f32", rows_x), "q": save(name, "q.u8", q)})
         return q
 
     n = 512
