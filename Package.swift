@@ -61,8 +61,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KnowLMKnowledgeTests",
-            dependencies: ["KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore"],
-            resources: [.copy("Fixtures")]
+            dependencies: ["KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore"]
         ),
     ],
     swiftLanguageModes: [.v6]
