@@ -120,3 +120,37 @@ void kl_gemm(int wtype, int64_t k, const void *W, size_t w_row_bytes,
         kl_gemm_pairwise(t->dot[wtype], k, W, w_row_bytes, row_begin, row_end,
                          A, a_row_bytes, n_a, C, ldc);
 }
+
+/* Kernels for kl_gemm_tiled: the active table with the tiled AVX-512 kernels on top. */
+static kl_kernels g_tiled;
+static int g_tiled_state;
+
+static const kl_kernels *tiled(void) {
+    if (__atomic_load_n(&g_tiled_state, __ATOMIC_ACQUIRE) == 2) return &g_tiled;
+    int expected = 0;
+    if (__atomic_compare_exchange_n(&g_tiled_state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        g_tiled = *active();
+#if defined(__x86_64__) || defined(__i386__)
+        if (__atomic_load_n(&g_active_level, __ATOMIC_RELAXED) >= KL_ISA_AVX512) kl_fill_avx512_tiled(&g_tiled);
+#endif
+        __atomic_store_n(&g_tiled_state, 2, __ATOMIC_RELEASE);
+    } else {
+        while (__atomic_load_n(&g_tiled_state, __ATOMIC_ACQUIRE) != 2) { }
+    }
+    return &g_tiled;
+}
+
+void kl_gemm_tiled(int wtype, int64_t k, const void *W, size_t w_row_bytes,
+                   int64_t row_begin, int64_t row_end,
+                   const void *A, size_t a_row_bytes, int64_t n_a,
+                   float *C, int64_t ldc) {
+    if (!valid_wtype(wtype) || row_end <= row_begin || n_a <= 0) return;
+    const kl_kernels *t = tiled();
+    /* Tiling only pays with several activation rows; for one row (decode) the llama.cpp-order
+     * GEMV streams the weights at least as fast. */
+    if (n_a == 1 || k <= 0 || k % kl_block_size(wtype) != 0 || !t->gemm[wtype]) {
+        kl_gemm(wtype, k, W, w_row_bytes, row_begin, row_end, A, a_row_bytes, n_a, C, ldc);
+        return;
+    }
+    t->gemm[wtype](k, W, w_row_bytes, row_begin, row_end, A, a_row_bytes, n_a, C, ldc);
+}

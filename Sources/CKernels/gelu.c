@@ -22,3 +22,23 @@ void kl_gelu_table_f16(uint16_t *table) {
         table[i] = kl_fp32_to_fp16(gelu(kl_fp16_to_fp32((uint16_t)i)));
     }
 }
+
+/* Rounds floats to the nearest half-precision value in place (F16C where available). */
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+__attribute__((target("avx2,f16c"))) static void round_half_f16c(float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
+    }
+    for (; i < n; ++i) x[i] = kl_fp16_to_fp32(kl_fp32_to_fp16(x[i]));
+}
+#endif
+
+void kl_round_to_half(float *x, int64_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) { round_half_f16c(x, n); return; }
+#endif
+    for (int64_t i = 0; i < n; ++i) x[i] = kl_fp16_to_fp32(kl_fp32_to_fp16(x[i]));
+}

@@ -136,6 +136,7 @@ const kl_kernels *kl_active_kernels(void);
 void kl_fill_scalar(kl_kernels *t);
 void kl_fill_avx2(kl_kernels *t);     /* only call when AVX2+FMA+F16C are present */
 void kl_fill_avx512(kl_kernels *t);   /* only call when AVX-512 F/BW/VL/DQ/VNNI are present */
+void kl_fill_avx512_tiled(kl_kernels *t); /* fast tiled kernels (not llama.cpp's float order) */
 
 /* Generic gemm: C[j*ldc+i] = dot(W_i, A_j) with a dot function. */
 void kl_gemm_pairwise(kl_dot_fn dot, int64_t k, const void *W, size_t w_row_bytes,

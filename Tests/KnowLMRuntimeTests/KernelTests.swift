@@ -217,7 +217,9 @@ private enum KernelGoldens {
     }
 }
 
-@Test func kernelGemmMatchesGolden() throws {
+/// Both GEMMs: `kl_gemm` (llama.cpp's order) and `kl_gemm_tiled` (the fast default).
+@Test(arguments: [false, true]) func kernelGemmMatchesGolden(tiled: Bool) throws {
+    let gemm = tiled ? kl_gemm_tiled : kl_gemm
     for c in try KernelGoldens.dotCases() {
         let w = try KernelGoldens.bytes(c.w!)
         let a = try KernelGoldens.bytes(c.a!)
@@ -231,7 +233,7 @@ private enum KernelGoldens {
             w.withUnsafeBytes { wp in
                 a.withUnsafeBytes { ap in
                     out.withUnsafeMutableBufferPointer { op in
-                        kl_gemm(Int32(c.type), Int64(c.n), wp.baseAddress!, wRow,
+                        gemm(Int32(c.type), Int64(c.n), wp.baseAddress!, wRow,
                                 Int64(rowBegin), Int64(c.rows), ap.baseAddress!, aRow, Int64(na),
                                 op.baseAddress!, Int64(c.rows))
                     }
@@ -251,7 +253,7 @@ private enum KernelGoldens {
                     }
                 }
             }
-            #expect(failures == 0, "\(c.name) (row_begin \(rowBegin)): \(failures) gemm results out of tolerance")
+            #expect(failures == 0, "\(c.name) (row_begin \(rowBegin), tiled \(tiled)): \(failures) gemm results out of tolerance")
             #expect(outside == 0, "\(c.name): gemm wrote outside [row_begin, row_end)")
         }
     }

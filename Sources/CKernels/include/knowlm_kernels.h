@@ -107,6 +107,15 @@ void kl_attention_llamacpp(int n_q, int n_kv, int n_kv_pad, int d, int dv,
                            const float *mask, size_t mask_stride, float kq_scale,
                            int n_tokens, float *scratch, float *out, size_t out_stride);
 
+/* kl_gemm with the fastest kernels this CPU has: same quantized integer math, but integer
+ * partial sums are combined across activation rows before the float step, so results differ
+ * from llama.cpp's in the last bits. Used by the default precision; kl_gemm keeps llama.cpp's
+ * exact order. */
+void kl_gemm_tiled(int wtype, int64_t k, const void *W, size_t w_row_bytes,
+                   int64_t row_begin, int64_t row_end,
+                   const void *A, size_t a_row_bytes, int64_t n_a,
+                   float *C, int64_t ldc);
+
 /* IEEE half / bfloat16 conversions (round-to-nearest-even, like ggml). */
 float    kl_fp16_to_fp32(uint16_t h);
 uint16_t kl_fp32_to_fp16(float f);
@@ -119,6 +128,9 @@ const char *kl_cpu_features(void);
 
 /* ggml's GELU table: gelu_tanh of every half-precision value, rounded to half (65536 entries). */
 void kl_gelu_table_f16(uint16_t *table);
+
+/* Rounds each value to the nearest half-precision number, in place (round to nearest even). */
+void kl_round_to_half(float *x, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -40,7 +40,9 @@ public final class LocalModel: LanguageModel, @unchecked Sendable {
         guard context > 1 else { throw RuntimeError.invalidArgument("context length must be at least 2 tokens, got \(context)") }
         contextLength = context
         guard options.batchSize > 0 else { throw RuntimeError.invalidArgument("batch size must be positive") }
-        openblas_set_num_threads(Int32(options.threads.value))
+        // The quantized matrix products run on our own threads; OpenBLAS (attention, float32
+        // reference) stays single-threaded so its idle workers do not spin against them.
+        openblas_set_num_threads(1)
         state = InferenceState(config: transformer.config, contextLength: context,
                                batchCapacity: min(options.batchSize, context), threads: options.threads,
                                precision: options.precision)

@@ -71,7 +71,7 @@ enum VectorOps {
 
     /// Rounds each value to the nearest half-precision number (kept as float).
     static func roundToHalf(_ x: UnsafeMutablePointer<Float>, count n: Int) {
-        for i in 0..<n { x[i] = Float(Float16(x[i])) }
+        kl_round_to_half(x, Int64(n))
     }
 
     @inline(__always)

@@ -46,10 +46,10 @@ public enum Precision: String, Sendable, CaseIterable {
     /// Whether activations are quantized like llama.cpp's (all but `float32`).
     var emulatesLlamaCpp: Bool { self != .float32 }
 
-    /// Quantize activations to 8 bits per block as llama.cpp's CPU backend does (the fast path,
-    /// and the one that matches llama.cpp's logits).
+    /// Quantize activations to 8 bits per block as llama.cpp's CPU backend does, with the
+    /// fastest (tiled) kernels: the fast path, close to llama.cpp's logits but not bit-identical.
     case llamaCpp = "llama.cpp"
-    /// As `llamaCpp`, and attention too in llama.cpp's exact order (fp16 K/V, its kernels'
+    /// llama.cpp's exact float summation order in the matrix products and attention (fp16 K/V, its kernels'
     /// summation order, padded KV length): logits bit-identical to llama.cpp's CPU backend
     /// (AVX-512 build, flash attention off, context of at most one sliding window). Slower
     /// attention; for verification.
@@ -130,9 +130,12 @@ struct MatMul {
         let (a, aRowBytes) = input.quantizedRows(as: weight.activationType, threads: threads)
         let n = input.count
         let out = SendableBox(output), aBox = SendableBox(a)
+        // The default precision takes the fastest kernels; the exact one keeps llama.cpp's
+        // float summation order (bit-identical results, slower prefill).
+        let gemm = precision == .llamaCppExact ? kl_gemm : kl_gemm_tiled
         // Row chunks in multiples of 16 keep each thread's tiles whole.
         threads.parallelFor(weight.rows, granularity: 16, minimumPerThread: 64) { range in
-            kl_gemm(Int32(weight.type.rawValue), Int64(weight.columns), weight.base, weight.rowBytes,
+            gemm(Int32(weight.type.rawValue), Int64(weight.columns), weight.base, weight.rowBytes,
                     Int64(range.lowerBound), Int64(range.upperBound),
                     aBox.value, aRowBytes, Int64(n), out.value, Int64(ldo))
         }
