@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// Wraps a value that is shared across the worker threads of one parallel loop. The loops
 /// below only hand workers disjoint output ranges, which is what makes this sound.
@@ -35,5 +36,3 @@ public struct ThreadCount: Sendable, Equatable {
         }
     }
 }
-
-import Foundation

@@ -276,7 +276,10 @@ public final class Transformer: @unchecked Sendable {
         let group = c.headCount / c.kvHeadCount
         let slots = cache.filledSlots
         let used = position0 + n
-        let padded = min(state.contextLength, max(256, (used + 255) / 256 * 256))
+        // Slots past `used` hold positions forgotten by a truncation (masked anyway); llama.cpp's
+        // view covers the used cells only, padded to a multiple of 256.
+        let active = min(slots, used)
+        let padded = max(active, min(state.contextLength, max(256, (used + 255) / 256 * 256)))
         let window = sliding ? (c.slidingWindow ?? Int.max) : Int.max
         let mask = state.scores
         for j in 0..<n {
@@ -296,7 +299,7 @@ public final class Transformer: @unchecked Sendable {
         let qStride = c.headCount * dk, kStride = c.kvHeadCount * dk, vStride = c.kvHeadCount * dv
         for h in 0..<c.headCount {
             let g = h / group
-            kl_attention_llamacpp(Int32(n), Int32(slots), Int32(padded), Int32(dk), Int32(dv),
+            kl_attention_llamacpp(Int32(n), Int32(active), Int32(padded), Int32(dk), Int32(dv),
                                   state.q + h * dk, qStride, keys16 + g * dk, kStride, values16 + g * dv, vStride,
                                   mask, slots, c.scalesQueries ? 1 : c.attentionScale, Int32(n),
                                   scratch, state.attended.floats + h * dv, c.headCount * dv)
