@@ -31,7 +31,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#include "knowlm_kernels.h"
+#include "kl_internal.h"
 
 /* _mm512_reduce_add_ps: halves 256, 128, then (0+2),(1+3), then sum. */
 static inline float kl_hsum16(const float *v) {
@@ -98,6 +98,23 @@ void kl_attention_llamacpp(int n_q, int n_kv, int n_kv_pad, int d, int dv,
                            const uint16_t *v, size_t v_stride,
                            const float *mask, size_t mask_stride, float kq_scale,
                            int n_tokens, float *scratch, float *out, size_t out_stride) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (kl_internal_active_isa() >= 2 && d % 16 == 0 && dv % 16 == 0) {
+        kl_attention_llamacpp_avx512(n_q, n_kv, n_kv_pad, d, dv, q, q_stride, k, k_stride, v, v_stride,
+                                     mask, mask_stride, kq_scale, n_tokens, scratch, out, out_stride);
+        return;
+    }
+#endif
+    kl_attention_llamacpp_reference(n_q, n_kv, n_kv_pad, d, dv, q, q_stride, k, k_stride, v, v_stride,
+                                    mask, mask_stride, kq_scale, n_tokens, scratch, out, out_stride);
+}
+
+void kl_attention_llamacpp_reference(int n_q, int n_kv, int n_kv_pad, int d, int dv,
+                                     const float *q, size_t q_stride,
+                                     const uint16_t *k, size_t k_stride,
+                                     const uint16_t *v, size_t v_stride,
+                                     const float *mask, size_t mask_stride, float kq_scale,
+                                     int n_tokens, float *scratch, float *out, size_t out_stride) {
     if (n_kv_pad < n_kv) n_kv_pad = n_kv;
     float *qf = scratch;
     float *kf = qf + d;

@@ -75,6 +75,11 @@ __attribute__((constructor)) static void kl_init_dispatch(void) { (void)active()
 
 const kl_kernels *kl_active_kernels(void) { return active(); }
 
+int kl_internal_active_isa(void) {
+    (void)active();
+    return __atomic_load_n(&g_active_level, __ATOMIC_RELAXED);
+}
+
 int kl_internal_set_isa(int level) {
     if (level < 0 || level > 2 || level > cpu_level()) return -1;
     const kl_kernels *t = build(level);

@@ -1,11 +1,11 @@
 /*
- * gemm_tiled_avx512.c - the fast AVX-512 VNNI kernels for KnowLM's default precision.
+ * gemm_tiled_avx512.c - the AVX-512 VNNI kernels of the llama.cpp-tiled precision.
  *
  * Same integer math as dot_avx512.c (activations quantized as llama.cpp does), but tiled for
  * throughput: integer partial sums are combined across activation rows before one float step,
  * which is a different float summation order from llama.cpp's. dot_avx512.c holds the
- * llama.cpp-order kernels used by kl_gemm (and Precision.llamaCppExact); kl_gemm_tiled uses
- * these where present and falls back to kl_gemm.
+ * llama.cpp-order kernels used by kl_gemm (Precision.llamaCpp, the default);
+ * kl_gemm_tiled (Precision.llamaCppTiled) uses these where present and falls back to kl_gemm.
  */
 /*
  * dot_avx512.c - AVX-512 (F/BW/VL/DQ + VNNI) register-tiled kernels.

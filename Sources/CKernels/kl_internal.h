@@ -149,5 +149,15 @@ void kl_gemm_pairwise(kl_dot_fn dot, int64_t k, const void *W, size_t w_row_byte
 int kl_internal_set_isa(int level);
 /* Highest level the CPU supports. */
 int kl_internal_best_isa(void);
+/* Level the dispatch uses now (after KNOWLM_KERNELS_ISA and kl_internal_set_isa). */
+int kl_internal_active_isa(void);
+
+/* AVX-512 kl_attention_llamacpp (attention_avx512.c); needs d % 16 == 0 and dv % 16 == 0. */
+void kl_attention_llamacpp_avx512(int n_q, int n_kv, int n_kv_pad, int d, int dv,
+                                  const float *q, size_t q_stride,
+                                  const uint16_t *k, size_t k_stride,
+                                  const uint16_t *v, size_t v_stride,
+                                  const float *mask, size_t mask_stride, float kq_scale,
+                                  int n_tokens, float *scratch, float *out, size_t out_stride);
 
 #endif /* KL_INTERNAL_H */

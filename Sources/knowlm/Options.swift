@@ -18,7 +18,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Prompt tokens per forward pass.")
     var batchSize: Int = 512
 
-    @Option(help: "Matrix products: 'llama.cpp' (8-bit activations, fast, matches llama.cpp) or 'float32' (reference).")
+    @Option(help: ArgumentHelp("Arithmetic: 'llama.cpp' (8-bit activations, fp16 KV cache, logits identical to llama.cpp's CPU backend), 'llama.cpp-tiled' (same quantization, tiled matrix products: faster prompt processing, last-bit differences) or 'float32' (dequantized reference).", valueName: "name"))
     var precision: String = Precision.llamaCpp.rawValue
 
     func validate() throws {

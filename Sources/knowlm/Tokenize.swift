@@ -52,7 +52,7 @@ struct Tokenize: AsyncParsableCommand {
 func dump(_ ids: [TokenID], path: String, to file: String) throws {
     var options = RuntimeOptions()
     options.contextLength = 512
-    options.precision = ProcessInfo.processInfo.environment["KNOWLM_PRECISION"].flatMap(Precision.init(rawValue:)) ?? .llamaCppExact
+    options.precision = ProcessInfo.processInfo.environment["KNOWLM_PRECISION"].flatMap(Precision.init(rawValue:)) ?? .llamaCpp
     let model = try LocalModel.load(path: path, options: options)
     var out = Data()
     model.transformer.trace = { name, pointer, count in

@@ -258,3 +258,43 @@ private enum KernelGoldens {
         }
     }
 }
+
+/// The AVX-512 attention kernel must give the portable emulation's bits (which are llama.cpp's;
+/// see scripts/golden/check_llamacpp_attention_exact.py) for both of llama.cpp's kernel choices
+/// (one token: ggml_vec_dot_f16; a batch: tinyBLAS), causal masks, padding and odd tails.
+@Test(arguments: [
+    // (n_q, n_kv, n_kv_pad, d, dv, n_tokens)
+    [1, 37, 256, 256, 256, 1], [1, 300, 512, 128, 128, 1], [1, 100, 100, 64, 64, 1],
+    [1, 70, 90, 64, 80, 1],
+    [7, 7, 256, 256, 256, 7], [33, 290, 512, 64, 64, 33], [5, 44, 44, 96, 48, 5],
+    [4, 50, 60, 32, 32, 4],
+])
+func kernelAttentionVectorMatchesReference(shape: [Int]) {
+    let (nq, nkv, pad, d, dv, nTokens) = (shape[0], shape[1], shape[2], shape[3], shape[4], shape[5])
+    var rng = SystemRandomNumberGenerator()
+    func randoms(_ count: Int, _ scale: Float) -> [Float] { (0..<count).map { _ in Float.random(in: -scale...scale, using: &rng) } }
+    let q = randoms(nq * d, 2)
+    let k = randoms(nkv * d, 2).map { kl_fp32_to_fp16($0) }
+    let v = randoms(nkv * dv, 3).map { kl_fp32_to_fp16($0) }
+    // Causal mask for the last nq positions, and a few extra masked cells.
+    var mask = [Float](repeating: 0, count: nq * nkv)
+    for i in 0..<nq {
+        let p = nkv - nq + i
+        for j in 0..<nkv where j > p || (j * 7 + i) % 11 == 0 && j != p { mask[i * nkv + j] = -.infinity }
+    }
+    let scratchSize = kl_attention_llamacpp_scratch(Int32(pad), Int32(d), Int32(dv))
+    func run(_ f: (Int32, Int32, Int32, Int32, Int32, UnsafePointer<Float>?, Int, UnsafePointer<UInt16>?, Int,
+                   UnsafePointer<UInt16>?, Int, UnsafePointer<Float>?, Int, Float, Int32,
+                   UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void) -> [Float] {
+        var out = [Float](repeating: .nan, count: nq * dv)
+        var scratch = [Float](repeating: .nan, count: scratchSize)
+        f(Int32(nq), Int32(nkv), Int32(pad), Int32(d), Int32(dv), q, d, k, d, v, dv, mask, nkv, 0.125, Int32(nTokens),
+          &scratch, &out, dv)
+        return out
+    }
+    let reference = run(kl_attention_llamacpp_reference)
+    let vector = run(kl_attention_llamacpp)
+    let differing = zip(reference, vector).filter { $0.bitPattern != $1.bitPattern }.count
+    #expect(!reference.contains { $0.isNaN })
+    #expect(differing == 0, "\(differing) of \(reference.count) outputs differ from the reference for \(shape)")
+}

@@ -46,14 +46,16 @@ public enum Precision: String, Sendable, CaseIterable {
     /// Whether activations are quantized like llama.cpp's (all but `float32`).
     var emulatesLlamaCpp: Bool { self != .float32 }
 
-    /// Quantize activations to 8 bits per block as llama.cpp's CPU backend does, with the
-    /// fastest (tiled) kernels: the fast path, close to llama.cpp's logits but not bit-identical.
+    /// llama.cpp's CPU arithmetic (the default): activations quantized to 8 bits per block,
+    /// fp16 K/V, and llama.cpp's float summation order in the matrix products and attention
+    /// (its kernel choice by batch size, its padded KV length). Logits are bit-identical to
+    /// llama.cpp's CPU backend (AVX-512 build, flash attention off, within one sliding window).
     case llamaCpp = "llama.cpp"
-    /// llama.cpp's exact float summation order in the matrix products and attention (fp16 K/V, its kernels'
-    /// summation order, padded KV length): logits bit-identical to llama.cpp's CPU backend
-    /// (AVX-512 build, flash attention off, context of at most one sliding window). Slower
-    /// attention; for verification.
-    case llamaCppExact = "llama.cpp-exact"
+    /// The same quantized integer math with tiled matrix products that combine partial sums
+    /// across activation rows before the float step: faster prompt processing, logits that
+    /// differ from llama.cpp's in the last bits (which 18 layers can grow to llama.cpp's own
+    /// batched-vs-incremental spread).
+    case llamaCppTiled = "llama.cpp-tiled"
     /// Dequantize weights and multiply in float32 (a reference that matches a dequantized
     /// float model, e.g. transformers loading the GGUF).
     case float32
@@ -132,7 +134,7 @@ struct MatMul {
         let out = SendableBox(output), aBox = SendableBox(a)
         // The default precision takes the fastest kernels; the exact one keeps llama.cpp's
         // float summation order (bit-identical results, slower prefill).
-        let gemm = precision == .llamaCppExact ? kl_gemm : kl_gemm_tiled
+        let gemm = precision == .llamaCppTiled ? kl_gemm_tiled : kl_gemm
         // Row chunks in multiples of 16 keep each thread's tiles whole.
         threads.parallelFor(weight.rows, granularity: 16, minimumPerThread: 64) { range in
             gemm(Int32(weight.type.rawValue), Int64(weight.columns), weight.base, weight.rowBytes,

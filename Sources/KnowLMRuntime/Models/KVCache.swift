@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 import KnowLMCore
 
 /// Keys and values of one layer. A ring of `capacity` slots: position `p` lives in slot
@@ -8,35 +9,55 @@ final class KVCache {
     let capacity: Int
     let keyWidth: Int
     let valueWidth: Int
+    /// Whether keys and values are stored in half precision (as llama.cpp's F16 cache) in
+    /// `halfKeys`/`halfValues` instead of `keys`/`values`.
+    let half: Bool
+    /// Float32 storage, `capacity` rows (empty when `half`).
     let keys: UnsafeMutablePointer<Float>
     let values: UnsafeMutablePointer<Float>
+    /// Half-precision storage, `capacity` rows (empty unless `half`).
+    let halfKeys: UnsafeMutablePointer<UInt16>
+    let halfValues: UnsafeMutablePointer<UInt16>
     /// Position held by each slot, -1 when empty.
     private(set) var positions: [Int]
     /// Slots that have ever been written (they fill from 0 upwards).
     private(set) var filledSlots = 0
 
-    init(capacity: Int, keyWidth: Int, valueWidth: Int) {
+    init(capacity: Int, keyWidth: Int, valueWidth: Int, half: Bool = false) {
         self.capacity = capacity
         self.keyWidth = keyWidth
         self.valueWidth = valueWidth
-        keys = .allocate(capacity: capacity * keyWidth)
-        keys.initialize(repeating: 0, count: capacity * keyWidth)
-        values = .allocate(capacity: capacity * valueWidth)
-        values.initialize(repeating: 0, count: capacity * valueWidth)
+        self.half = half
+        let floatRows = half ? 0 : capacity, halfRows = half ? capacity : 0
+        keys = .allocate(capacity: max(1, floatRows * keyWidth))
+        keys.initialize(repeating: 0, count: max(1, floatRows * keyWidth))
+        values = .allocate(capacity: max(1, floatRows * valueWidth))
+        values.initialize(repeating: 0, count: max(1, floatRows * valueWidth))
+        halfKeys = .allocate(capacity: max(1, halfRows * keyWidth))
+        halfKeys.initialize(repeating: 0, count: max(1, halfRows * keyWidth))
+        halfValues = .allocate(capacity: max(1, halfRows * valueWidth))
+        halfValues.initialize(repeating: 0, count: max(1, halfRows * valueWidth))
         positions = [Int](repeating: -1, count: capacity)
     }
 
     deinit {
         keys.deallocate()
         values.deallocate()
+        halfKeys.deallocate()
+        halfValues.deallocate()
     }
 
     func store(keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows: Int, position0: Int) {
         for j in 0..<rows {
             let p = position0 + j
             let slot = p % capacity
-            (keys + slot * keyWidth).update(from: k + j * keyWidth, count: keyWidth)
-            (values + slot * valueWidth).update(from: v + j * valueWidth, count: valueWidth)
+            if half {
+                kl_fp32_to_fp16_row(k + j * keyWidth, halfKeys + slot * keyWidth, Int64(keyWidth))
+                kl_fp32_to_fp16_row(v + j * valueWidth, halfValues + slot * valueWidth, Int64(valueWidth))
+            } else {
+                (keys + slot * keyWidth).update(from: k + j * keyWidth, count: keyWidth)
+                (values + slot * valueWidth).update(from: v + j * valueWidth, count: valueWidth)
+            }
             positions[slot] = p
             filledSlots = max(filledSlots, slot + 1)
         }
@@ -53,8 +74,14 @@ final class KVCache {
     }
 
     func copy(from other: KVCache) {
-        keys.update(from: other.keys, count: capacity * keyWidth)
-        values.update(from: other.values, count: capacity * valueWidth)
+        precondition(other.half == half && other.capacity == capacity)
+        if half {
+            halfKeys.update(from: other.halfKeys, count: capacity * keyWidth)
+            halfValues.update(from: other.halfValues, count: capacity * valueWidth)
+        } else {
+            keys.update(from: other.keys, count: capacity * keyWidth)
+            values.update(from: other.values, count: capacity * valueWidth)
+        }
         positions = other.positions
         filledSlots = other.filledSlots
     }
@@ -95,7 +122,7 @@ final class InferenceState {
         let kWidth = c.kvHeadCount * c.keyLength, vWidth = c.kvHeadCount * c.valueLength
         caches = (0..<c.layerCount).map { l in
             let capacity = c.slidingLayers[l] ? min(contextLength, (c.slidingWindow ?? contextLength) + batchCapacity) : contextLength
-            return KVCache(capacity: capacity, keyWidth: kWidth, valueWidth: vWidth)
+            return KVCache(capacity: capacity, keyWidth: kWidth, valueWidth: vWidth, half: precision.emulatesLlamaCpp)
         }
         var allocations: [UnsafeMutablePointer<Float>] = []
         func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {

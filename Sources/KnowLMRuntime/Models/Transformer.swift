@@ -231,8 +231,8 @@ public final class Transformer: @unchecked Sendable {
     /// `state.attended`. The cache is used slot by slot in place (a ring for sliding-window
     /// layers); each slot's position decides the causal and window masks.
     private func attention(layer: Int, cache: KVCache, state: InferenceState, rows n: Int, position0: Int, sliding: Bool) {
-        if state.precision == .llamaCppExact {
-            exactAttention(cache: cache, state: state, rows: n, position0: position0, sliding: sliding)
+        if state.precision.emulatesLlamaCpp {
+            llamaCppAttention(cache: cache, state: state, rows: n, position0: position0, sliding: sliding)
             return
         }
         let c = config
@@ -257,8 +257,6 @@ public final class Transformer: @unchecked Sendable {
                     if sp < 0 || sp > p || p - sp >= window { row[s] = -.infinity }
                 }
                 VectorOps.softmax(row, count: slots)
-                // ...and multiplies half-precision V by probabilities converted to half.
-                if state.precision.emulatesLlamaCpp { VectorOps.roundToHalf(row, count: slots) }
             }
             // out_h (n × dv) = scores · V_g
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(dv), Int32(slots),
@@ -270,7 +268,7 @@ public final class Transformer: @unchecked Sendable {
     /// Attention computed by `kl_attention_llamacpp`: fp16 keys and values, llama.cpp's
     /// kernel choice by batch size, and its padded KV length (multiples of 256, at most the
     /// context), so the result is bit-identical to llama.cpp's.
-    private func exactAttention(cache: KVCache, state: InferenceState, rows n: Int, position0: Int, sliding: Bool) {
+    private func llamaCppAttention(cache: KVCache, state: InferenceState, rows n: Int, position0: Int, sliding: Bool) {
         let c = config
         let dk = c.keyLength, dv = c.valueLength
         let group = c.headCount / c.kvHeadCount
@@ -289,20 +287,26 @@ public final class Transformer: @unchecked Sendable {
                 mask[j * slots + s] = (sp < 0 || sp > p || p - sp >= window) ? -.infinity : 0
             }
         }
-        let keys16 = UnsafeMutablePointer<UInt16>.allocate(capacity: slots * c.kvHeadCount * dk)
-        let values16 = UnsafeMutablePointer<UInt16>.allocate(capacity: slots * c.kvHeadCount * dv)
-        defer { keys16.deallocate(); values16.deallocate() }
-        for i in 0..<(slots * c.kvHeadCount * dk) { keys16[i] = kl_fp32_to_fp16(cache.keys[i]) }
-        for i in 0..<(slots * c.kvHeadCount * dv) { values16[i] = kl_fp32_to_fp16(cache.values[i]) }
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: kl_attention_llamacpp_scratch(Int32(padded), Int32(dk), Int32(dv)))
-        defer { scratch.deallocate() }
         let qStride = c.headCount * dk, kStride = c.kvHeadCount * dk, vStride = c.kvHeadCount * dv
-        for h in 0..<c.headCount {
-            let g = h / group
-            kl_attention_llamacpp(Int32(n), Int32(active), Int32(padded), Int32(dk), Int32(dv),
-                                  state.q + h * dk, qStride, keys16 + g * dk, kStride, values16 + g * dv, vStride,
-                                  mask, slots, c.scalesQueries ? 1 : c.attentionScale, Int32(n),
-                                  scratch, state.attended.floats + h * dv, c.headCount * dv)
+        let scale = c.scalesQueries ? 1 : c.attentionScale
+        let scratchSize = kl_attention_llamacpp_scratch(Int32(padded), Int32(dk), Int32(dv))
+        // Work items: (head, block of query rows). Results do not depend on the split.
+        let rowBlock = max(1, min(n, 32))
+        let blocks = (n + rowBlock - 1) / rowBlock
+        let q = state.q, out = state.attended.floats
+        state.threads.parallelFor(c.headCount * blocks) { items in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchSize)
+            defer { scratch.deallocate() }
+            for item in items {
+                let h = item / blocks, r0 = item % blocks * rowBlock
+                let rows = min(rowBlock, n - r0)
+                let g = h / group
+                kl_attention_llamacpp(Int32(rows), Int32(active), Int32(padded), Int32(dk), Int32(dv),
+                                      q + r0 * qStride + h * dk, qStride,
+                                      cache.halfKeys + g * dk, kStride, cache.halfValues + g * dv, vStride,
+                                      mask + r0 * slots, slots, scale, Int32(n),
+                                      scratch, out + r0 * c.headCount * dv + h * dv, c.headCount * dv)
+            }
         }
     }
 }

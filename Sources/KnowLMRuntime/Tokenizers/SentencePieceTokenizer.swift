@@ -141,7 +141,13 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
            let value = UInt8(text.dropFirst(3).prefix(2), radix: 16) {
             return [value]
         }
-        return Array(text.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
+        // Scalar by scalar: Foundation's replacingOccurrences is slow over a 262k-entry vocabulary.
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            if scalar == "\u{2581}" { out.append(0x20) } else { UTF8.encode(scalar) { out.append($0) } }
+        }
+        return out
     }
 
     public func encode(_ text: String, addBOS: Bool, parseSpecial: Bool) throws -> [TokenID] {

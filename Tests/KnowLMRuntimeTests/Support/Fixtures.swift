@@ -19,14 +19,15 @@ enum Fixtures {
         get throws { try ModelStore().resolve(ModelStore.defaultGenerator) }
     }
 
-    /// One loaded default model shared by the tests of a process (loading takes a moment).
+    /// One loaded default model (default precision: llama.cpp's exact arithmetic) shared by the
+    /// tests of a process (loading takes a moment).
     static func defaultModel() throws -> LocalModel {
         try SharedModel.shared.get(.llamaCpp)
     }
 
-    /// The default model with llama.cpp's exact attention order (bit-identical logits).
-    static func exactModel() throws -> LocalModel {
-        try SharedModel.shared.get(.llamaCppExact)
+    /// The default model with the tiled matrix products (`--precision llama.cpp-tiled`).
+    static func tiledModel() throws -> LocalModel {
+        try SharedModel.shared.get(.llamaCppTiled)
     }
 }
 
