@@ -39,7 +39,7 @@ let package = Package(
         .target(
             name: "KnowLMKnowledge",
             dependencies: [
-                "KnowLMCore", "KnowLMRuntime", "COpenBLAS",
+                "KnowLMCore", "KnowLMRuntime", "COpenBLAS", "CKernels",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],

@@ -10,6 +10,8 @@ kb="$home/kb/default.sqlite"
 data="$home/kb/data"
 
 if [ -f "$kb" ] && "$KNOWLM_BIN" kb stats --kb "$kb" --json 2>/dev/null | grep -q '"embeddings":[1-9]'; then
+  # Complete. A base built before the HNSW index existed gets its index (seconds; no-op after).
+  "$KNOWLM_BIN" kb stats --kb "$kb" --json | grep -q '"vector_index":[1-9]' || "$KNOWLM_BIN" kb index --kb "$kb" >&2
   exit 0
 fi
 echo "building the default knowledge base at $kb" >&2

@@ -30,7 +30,7 @@ struct KB: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kb",
         abstract: "Build and query knowledge bases (a triple store and documents in one SQLite file).",
-        subcommands: [Init.self, ImportTriples.self, Ingest.self, Stats.self, Search.self, Sparql.self, Neighbors.self, Paths.self, Export.self])
+        subcommands: [Init.self, ImportTriples.self, Ingest.self, Index.self, Stats.self, Search.self, Sparql.self, Neighbors.self, Paths.self, Export.self, VectorBench.self])
 
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an empty knowledge base (or bring an old one's schema up to date).")
@@ -88,11 +88,89 @@ struct KB: AsyncParsableCommand {
             var documents: [KnowledgeBase.DocumentInput] = []
             for path in paths { documents += try KnowledgeBase.readDocuments(at: URL(fileURLWithPath: path)) }
             printError("ingesting \(documents.count) documents")
-            let report = try base.ingest(documents, chunker: Chunker(tokenBudget: chunkTokens, overlapSentences: overlap), embedder: model) { done, total in
-                if total > 0 { printError("  \(done)/\(total)") }
-            }
+            let report = try base.ingest(documents, chunker: Chunker(tokenBudget: chunkTokens, overlapSentences: overlap), embedder: model,
+                                         progress: { done, total in if total > 0 { printError("  \(done)/\(total)") } },
+                                         indexProgress: { done, total in if total > 0 { printError("  vector index \(done)/\(total)") } })
             print(String(format: "%d documents added, %d replaced, %d unchanged; %d chunks in %.1f s",
                          report.documentsAdded, report.documentsReplaced, report.documentsUnchanged, report.chunks, report.seconds))
+        }
+    }
+
+    struct Index: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bring the HNSW vector index of each embedding model up to date (ingest does this too).")
+        @OptionGroup var kb: KnowledgeBaseOptions
+        @Flag(help: "Build the index again from the stored embeddings.") var rebuild = false
+        @Option(name: .customShort("M"), help: "Links per node (layer 0 keeps twice as many).") var m = 16
+        @Option(help: "Candidate list size while building.") var efConstruction = 200
+
+        func validate() throws {
+            if m < 2 || m > 512 { throw ValidationError("-M must be between 2 and 512") }
+            if efConstruction < 1 { throw ValidationError("--ef-construction must be at least 1") }
+        }
+
+        func run() async throws {
+            let base = try kb.open()
+            let models = try base.embeddingModels()
+            if models.isEmpty { print("no embeddings to index (ingest documents with an embedder first)") }
+            for model in models {
+                let r = try base.updateVectorIndex(model: model, rebuild: rebuild,
+                                                   parameters: .init(m: m, efConstruction: efConstruction)) { done, total in
+                    printError("  \(model): \(done)/\(total)")
+                }
+                print(String(format: "%@: %d vectors; %d added, %d removed%@ in %.1f s", model, r.vectors, r.added, r.removed,
+                             r.rebuilt ? " (built from scratch)" : "", r.seconds))
+            }
+        }
+    }
+
+    /// Recall and query rate of the HNSW index against exact search (Benchmarks/vector_index_vs_hnswlib.py).
+    struct VectorBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "vector-bench",
+            abstract: "Measure the HNSW index against exact search: recall@k and queries/s at several ef.",
+            shouldDisplay: false)
+        @OptionGroup var kb: KnowledgeBaseOptions
+        @Option(help: "Queries: little-endian float32 vectors, one after another.") var queries: String
+        @Option(help: "Embedding model name (default: the only one stored).") var model: String?
+        @Option var k = 10
+        @Option(help: "Comma-separated ef values.") var ef = "16,32,64,128,256"
+        @Option(help: "Write the exact top-k ids here (int64, k per query).") var exactOut: String?
+
+        func run() async throws {
+            let base = try kb.open()
+            let models = try base.embeddingModels()
+            guard let name = model ?? models.first else { throw ValidationError("no embeddings in \(base.url.path)") }
+            let loadStart = Date()
+            guard let hnsw = try base.loadVectorIndex(model: name) else { throw ValidationError("no embeddings for \(name)") }
+            let loadSeconds = Date().timeIntervalSince(loadStart)
+            let exact = try ExactVectorIndex.load(from: base, model: name)
+            let data = try Data(contentsOf: URL(fileURLWithPath: queries))
+            let d = hnsw.dimension
+            let all: [Float] = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            guard all.count % d == 0 else { throw ValidationError("\(queries) does not hold \(d)-dimensional float32 vectors") }
+            let qs = stride(from: 0, to: all.count, by: d).map { Array(all[$0..<($0 + d)]) }
+            var truth: [[Int64]] = []
+            let exactStart = Date()
+            for q in qs { truth.append(exact.search(q, k: k).map(\.id)) }
+            let exactQPS = Double(qs.count) / Date().timeIntervalSince(exactStart)
+            if let exactOut {
+                var out = Data()
+                for row in truth { for id in row { withUnsafeBytes(of: id.littleEndian) { out.append(contentsOf: $0) } } }
+                try out.write(to: URL(fileURLWithPath: exactOut))
+            }
+            var runs: [[String: Any]] = []
+            for efValue in ef.split(separator: ",").compactMap({ Int($0) }) {
+                var found = 0
+                let start = Date()
+                var results: [[Int64]] = []
+                for q in qs { results.append(hnsw.search(q, k: k, ef: efValue).map(\.id)) }
+                let qps = Double(qs.count) / Date().timeIntervalSince(start)
+                for (r, t) in zip(results, truth) { found += Set(r).intersection(t).count }
+                runs.append(["ef": efValue, "recall": Double(found) / Double(qs.count * k), "qps": qps])
+            }
+            print(try jsonLine(["vectors": hnsw.count, "queries": qs.count, "k": k, "load_seconds": loadSeconds,
+                                "exact_qps": exactQPS, "hnsw": runs]))
         }
     }
 
@@ -104,9 +182,10 @@ struct KB: AsyncParsableCommand {
             let s = try kb.open().statistics()
             if json {
                 print(try jsonLine(["triples": s.triples, "terms": s.terms, "entities": s.labelledEntities, "sources": s.sources,
-                                    "documents": s.documents, "chunks": s.chunks, "embeddings": s.embeddings]))
+                                    "documents": s.documents, "chunks": s.chunks, "embeddings": s.embeddings,
+                                    "vector_index": s.indexedVectors]))
             } else {
-                print("triples \(s.triples)\nterms \(s.terms)\nlabelled entities \(s.labelledEntities)\nsources \(s.sources)\ndocuments \(s.documents)\nchunks \(s.chunks)\nembeddings \(s.embeddings)")
+                print("triples \(s.triples)\nterms \(s.terms)\nlabelled entities \(s.labelledEntities)\nsources \(s.sources)\ndocuments \(s.documents)\nchunks \(s.chunks)\nembeddings \(s.embeddings)\nvectors in HNSW index \(s.indexedVectors)")
             }
         }
     }

@@ -134,6 +134,11 @@ uint16_t kl_fp32_to_fp16(float f);
 float    kl_bf16_to_fp32(uint16_t h);
 uint16_t kl_fp32_to_bf16(float f);
 
+/* Float32 inner product (AVX-512 / AVX2+FMA / portable, picked at run time). */
+float kl_dot_f32(const float *a, const float *b, size_t n);
+/* Inner-product distances 1 - q.v for the rows ids[0..count) of base (row-major, dim floats). */
+void kl_ip_distances(const float *q, const float *base, size_t dim, const int32_t *ids, int count, float *out);
+
 /* Space-separated list of the ISA features the runtime dispatch picked,
  * e.g. "avx2 fma f16c avx512 vnni", or "scalar". */
 const char *kl_cpu_features(void);

@@ -77,10 +77,11 @@ extension KnowledgeBase {
     }
 
     /// Stores documents: chunks them, indexes the chunks for full-text search and, with an
-    /// embedder, stores their vectors. Unchanged documents (same content hash) are skipped;
+    /// embedder, stores their vectors and adds them to the model's HNSW index. Unchanged documents (same content hash) are skipped;
     /// a changed document from the same source replaces the old one. One transaction per call.
     public func ingest(_ documents: [DocumentInput], chunker: Chunker = Chunker(), embedder: (any TextEmbedder)? = nil,
-                       progress: ((Int, Int) -> Void)? = nil) throws -> IngestReport {
+                       progress: ((Int, Int) -> Void)? = nil,
+                       indexProgress: ((Int, Int) -> Void)? = nil) throws -> IngestReport {
         let start = Date()
         var report = IngestReport()
         // Decide what is new before the expensive part (embedding), outside the write lock.
@@ -145,6 +146,12 @@ extension KnowledgeBase {
                     report.chunks += 1
                 }
                 report.documentsAdded += 1 - min(1, old.count)
+            }
+            // Keep every stored vector index in step (replaced documents removed their chunks).
+            var models = Set(try String.fetchAll(db, sql: "SELECT model FROM vector_indexes"))
+            if let name = embedder?.modelName, !prepared.isEmpty { models.insert(name) }
+            for model in models.sorted() {
+                _ = try syncVectorIndex(db, model: model, save: true) { done, total in indexProgress?(done, total) }
             }
         }
         report.seconds = Date().timeIntervalSince(start)

@@ -5,12 +5,12 @@ import KnowLMCore
 /// Turns a question into a `KnowledgeContext`: entity linking (exact, alias, full-text) into a
 /// ranked 2-hop subgraph, plus passages from BM25 and dense search fused by reciprocal rank.
 public final class Retriever: @unchecked Sendable {
-    // @unchecked: the vector index is built once, under the lock.
+    // @unchecked: the vector index is built once and searched under the lock.
     public let kb: KnowledgeBase
     public let embedder: (any TextEmbedder)?
     public var maxFacts = 6
     public var maxPassages = 3
-    private var vectorIndex: ExactVectorIndex?
+    private var vectorIndex: (any VectorSearching)?
     private let lock = NSLock()
 
     public init(kb: KnowledgeBase, embedder: (any TextEmbedder)?) {
@@ -176,9 +176,9 @@ public final class Retriever: @unchecked Sendable {
         let depth = max(10, limit * 3)
         let lexical = try kb.searchText(query, limit: depth)
         var dense: [PassageHit] = []
-        if let embedder, let index = try vectors(embedder) , index.count > 0 {
+        if let embedder {
             let q = try embedder.embed([query])[0]
-            let hits = index.search(q, k: depth)
+            let hits = try searchVectors(q, k: depth, embedder: embedder)
             let byID = try kb.pool.read { db in try kb.passages(db, ids: hits.map(\.id)) }
             dense = hits.compactMap { hit in byID[hit.id].map { var h = $0; h.score = Double(hit.score); return h } }
         }
@@ -193,11 +193,17 @@ public final class Retriever: @unchecked Sendable {
             .prefix(limit).map { var h = $0.hit; h.score = $0.score; return h }
     }
 
-    private func vectors(_ embedder: any TextEmbedder) throws -> ExactVectorIndex? {
+    /// Dense search: the knowledge base's HNSW index when it has one, exact search otherwise.
+    private func searchVectors(_ query: [Float], k: Int, embedder: any TextEmbedder) throws -> [(id: Int64, score: Float)] {
         lock.lock()
         defer { lock.unlock() }
-        if vectorIndex == nil { vectorIndex = try ExactVectorIndex.load(from: kb, model: embedder.modelName) }
-        return vectorIndex
+        if vectorIndex == nil {
+            let model = embedder.modelName
+            vectorIndex = try kb.storedVectorIndex(model: model) != nil
+                ? kb.loadVectorIndex(model: model) : ExactVectorIndex.load(from: kb, model: model)
+        }
+        guard let index = vectorIndex, index.count > 0 else { return [] }
+        return index.search(query, k: k)
     }
 
     struct Mention { var id: Int64; var entity: LinkedEntity; var span: Range<Int> }

@@ -78,6 +78,19 @@ extension KnowledgeBase {
                 );
                 """)
         }
+        migrator.registerMigration("v2-vector-index") { db in
+            // Approximate-search graphs over the embeddings of one model (derived data: rebuilt
+            // from `embeddings` when missing or damaged). The vectors stay in `embeddings`.
+            try db.execute(sql: """
+                CREATE TABLE vector_indexes (
+                    model TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,            -- 'hnsw'
+                    graph BLOB NOT NULL,
+                    vectors INTEGER NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -45,6 +45,8 @@ public final class KnowledgeBase: Sendable {
         public var documents: Int
         public var chunks: Int
         public var embeddings: Int
+        /// Vectors covered by the stored HNSW indexes (all models).
+        public var indexedVectors: Int
     }
 
     public func statistics() throws -> Statistics {
@@ -57,7 +59,8 @@ public final class KnowledgeBase: Sendable {
                 sources: try count("SELECT COUNT(*) FROM sources"),
                 documents: try count("SELECT COUNT(*) FROM documents"),
                 chunks: try count("SELECT COUNT(*) FROM chunks"),
-                embeddings: try count("SELECT COUNT(*) FROM embeddings"))
+                embeddings: try count("SELECT COUNT(*) FROM embeddings"),
+                indexedVectors: try count("SELECT COALESCE(SUM(vectors), 0) FROM vector_indexes"))
         }
     }
 }

@@ -2,9 +2,16 @@ import COpenBLAS
 import Foundation
 import GRDB
 
+/// Nearest-neighbour search over stored vectors by inner product (cosine for unit vectors).
+public protocol VectorSearching: AnyObject {
+    var count: Int { get }
+    /// The `k` most similar stored vectors, most similar first.
+    func search(_ query: [Float], k: Int) -> [(id: Int64, score: Float)]
+}
+
 /// Exact nearest-neighbour search over all stored chunk embeddings: one BLAS matrix-vector
 /// product per query. The reference that approximate indexes are measured against.
-public final class ExactVectorIndex: @unchecked Sendable {
+public final class ExactVectorIndex: VectorSearching, @unchecked Sendable {
     // @unchecked: immutable after construction.
     public let dimension: Int
     public let ids: [Int64]
