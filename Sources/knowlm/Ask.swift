@@ -56,16 +56,9 @@ struct Ask: AsyncParsableCommand {
     }
 
     func answerBatch(_ qa: KnowledgeQA, file: String) async throws {
-        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        let lines = try readBatch(file)
         let start = Date()
-        for (index, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-            var id: Any = index + 1
-            var text = line
-            if line.hasPrefix("{"), let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-               let q = object["question"] as? String {
-                text = q
-                id = object["id"] ?? id
-            }
+        for (index, (id, text)) in lines.enumerated() {
             let result = try await qa.answer(text)
             print(try jsonLine([
                 "id": id, "question": text, "answer": result.answer,
@@ -76,4 +69,28 @@ struct Ask: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// Lines of a batch file: plain text (one item per line, numbered from 1) or JSONL objects with
+/// "question" or "query" and an optional "id". Blank lines are skipped.
+func readBatch(_ file: String) throws -> [(id: Any, text: String)] {
+    let content: String
+    do { content = try String(contentsOfFile: file, encoding: .utf8) } catch {
+        throw ValidationError("cannot read \(file): \(error.localizedDescription)")
+    }
+    var items: [(id: Any, text: String)] = []
+    for (index, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        if trimmed.isEmpty { continue }
+        if trimmed.hasPrefix("{") {
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any],
+                  let text = (object["question"] ?? object["query"]) as? String else {
+                throw ValidationError("\(file):\(index + 1): expected a JSON object with \"question\" or \"query\"")
+            }
+            items.append((object["id"] ?? index + 1, text))
+        } else {
+            items.append((index + 1, trimmed))
+        }
+    }
+    return items
 }

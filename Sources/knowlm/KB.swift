@@ -191,17 +191,52 @@ struct KB: AsyncParsableCommand {
     }
 
     struct Search: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Search passages (BM25 + dense, fused) and entities.")
+        static let configuration = CommandConfiguration(abstract: "Search passages (BM25 + dense, fused by reciprocal rank) and link entities.")
         @OptionGroup var kb: KnowledgeBaseOptions
-        @Argument var text: String
-        @Option(name: .shortAndLong) var limit = 5
+        @Argument(help: "The query (or --batch FILE).") var text: String?
+        @Option(name: .shortAndLong, help: "Passages to return.") var limit = 5
+        @Option(help: "Passage search: fused (BM25 + dense), text (BM25) or vector (dense).") var mode = "fused"
+        @Option(help: "Embedder for dense search (default: all-minilm-l6-v2; 'none' disables).") var embedder: String?
+        @Option(help: "Search every query of a file (one per line, or JSONL with \"question\" or \"query\" and optional \"id\"), printing one JSON line each.")
+        var batch: String?
+        @Flag(help: "Print JSON: {\"entities\", \"passages\": [{\"chunk\", \"document\", \"source\", \"title\", \"score\", \"text\"}]}.")
+        var json = false
+
+        func validate() throws {
+            if (text == nil) == (batch == nil) { throw ValidationError("give a query or --batch FILE") }
+            if Retriever.PassageSearch(rawValue: mode) == nil { throw ValidationError("--mode must be fused, text or vector") }
+        }
+
         func run() async throws {
             let base = try kb.open()
-            for entity in try base.linkEntities(text, limit: limit) {
+            let searchMode = Retriever.PassageSearch(rawValue: mode) ?? .fused
+            let dense: (any TextEmbedder)? = embedder == "none" || searchMode == .text ? nil : try loadEmbedder(embedder)
+            let retriever = Retriever(kb: base, embedder: dense)
+            func passages(_ query: String) throws -> [[String: Any]] {
+                try retriever.searchPassages(query, limit: limit, mode: searchMode).map {
+                    ["chunk": $0.chunkID, "document": $0.documentID, "source": $0.source, "title": $0.documentTitle, "score": $0.score, "text": $0.text]
+                }
+            }
+            if let batch {
+                for (id, query) in try readBatch(batch) {
+                    print(try jsonLine(["id": id, "query": query, "passages": try passages(query)]))
+                }
+                return
+            }
+            let query = text ?? ""
+            let entities = try base.linkEntities(query, limit: limit)
+            if json {
+                print(try jsonLine([
+                    "entities": entities.map { ["term": "\($0.term)", "label": $0.label, "match": $0.match.rawValue] },
+                    "passages": try passages(query),
+                ]))
+                return
+            }
+            for entity in entities {
                 print("entity  \(entity.term)  \"\(entity.label)\"  (\(entity.match.rawValue) match on \"\(entity.matchedName)\")")
             }
-            for hit in try base.searchText(text, limit: limit) {
-                print(String(format: "passage %.2f  [%@] %@", hit.score, hit.documentTitle, String(hit.text.prefix(160))))
+            for hit in try retriever.searchPassages(query, limit: limit, mode: searchMode) {
+                print(String(format: "passage %.4f  [%@] %@", hit.score, hit.documentTitle.isEmpty ? hit.source : hit.documentTitle, String(hit.text.prefix(160))))
             }
         }
     }

@@ -138,6 +138,8 @@ uint16_t kl_fp32_to_bf16(float f);
 float kl_dot_f32(const float *a, const float *b, size_t n);
 /* Inner-product distances 1 - q.v for the rows ids[0..count) of base (row-major, dim floats). */
 void kl_ip_distances(const float *q, const float *base, size_t dim, const int32_t *ids, int count, float *out);
+/* The same over half-precision rows. */
+void kl_ip_distances_f16(const float *q, const uint16_t *base, size_t dim, const int32_t *ids, int count, float *out);
 
 /* Space-separated list of the ISA features the runtime dispatch picked,
  * e.g. "avx2 fma f16c avx512 vnni", or "scalar". */

@@ -51,11 +51,20 @@ public struct KnowledgeQA: Sendable {
         // The answer is the first non-empty line; a following "Question:" or "Facts:" means the
         // model has moved on to inventing the next example.
         parameters.stop = ["\nQuestion", "\nFacts", "\n问题", "\n事实", "\n\n"]
-        let result = try await model.complete(prompt: text, parameters: parameters)
-        var (answer, cited) = Self.splitCitations(Self.firstAnswerLine(result.text))
-        if answer.isEmpty, let first = cited.first, let item = context.item(id: first), item.kind == .triple {
-            // The model chose a fact but wrote no words: the fact's object is the answer.
-            answer = item.answerNames.first ?? ""
+        // With knowledge to cite, the answer starts with "[": the model's first choice is which
+        // numbered fact or passage to use (a base model otherwise often answers from memory).
+        let forced = context.items.isEmpty ? "" : context.language == "zh" ? "[" : " ["
+        let promptText = forced.isEmpty ? text : String(text.reversed().drop { $0.isWhitespace }.reversed()) + forced
+        let result = try await model.complete(prompt: promptText, parameters: parameters)
+        let output = (forced.isEmpty ? "" : "[") + result.text
+        var (answer, cited) = Self.splitCitations(Self.firstAnswerLine(output))
+        if let first = cited.first, let item = context.item(id: first), item.kind == .triple,
+           let object = item.answerNames.first, !object.isEmpty {
+            // An answer from a graph fact is that fact's answer entity: when the words the model
+            // wrote are not one of its names (it copied the subject, or the bridge entity of a
+            // two-hop path), the cited fact decides.
+            let lower = answer.lowercased()
+            if !item.answerNames.contains(where: { !$0.isEmpty && lower.contains($0.lowercased()) }) { answer = object }
         }
         var citations = cited.compactMap { id in context.item(id: id).map { Citation(id: $0.id, kind: $0.kind.rawValue, text: $0.text) } }
         if citations.isEmpty {
@@ -65,7 +74,7 @@ public struct KnowledgeQA: Sendable {
                 fact.answerNames.contains { !$0.isEmpty && lower.contains($0.lowercased()) }
             }.map { Citation(id: $0.id, kind: $0.kind.rawValue, text: $0.text) }
         }
-        return KnowledgeAnswer(answer: answer, citations: citations, context: context, prompt: text, rawOutput: result.text)
+        return KnowledgeAnswer(answer: answer, citations: citations, context: context, prompt: promptText, rawOutput: output)
     }
 
     /// The first non-empty line; when the model echoes a whole fact ("Japan | currency | Yen"),

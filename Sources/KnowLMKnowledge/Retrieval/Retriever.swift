@@ -163,7 +163,6 @@ public final class Retriever: @unchecked Sendable {
         return KnowledgeContext(question: question, language: language, facts: facts, passages: passages, entities: entities)
     }
 
-    /// BM25 and dense results fused by reciprocal rank (k = 60).
     static func isComparison(_ q: String) -> Bool {
         ["more ", "larger", "bigger", "greater", "most ", "fewer", "smaller", "更多", "更大", "较多", "多于", "哪个", "哪一个", "还是", " or "].contains { q.contains($0) }
     }
@@ -172,16 +171,27 @@ public final class Retriever: @unchecked Sendable {
         ["populous", "people", "population", "inhabitants", "bigger", "larger", "人口", "人多"].contains { q.contains($0) }
     }
 
-    public func searchPassages(_ query: String, limit: Int) throws -> [PassageHit] {
-        let depth = max(10, limit * 3)
-        let lexical = try kb.searchText(query, limit: depth)
+    /// How passages are found.
+    public enum PassageSearch: String, Sendable, CaseIterable {
+        /// BM25 and dense results fused by reciprocal rank (k = 60).
+        case fused
+        /// BM25 full-text search only.
+        case text
+        /// Dense (embedding) search only.
+        case vector
+    }
+
+    public func searchPassages(_ query: String, limit: Int, mode: PassageSearch = .fused) throws -> [PassageHit] {
+        let depth = mode == .fused ? max(10, limit * 3) : limit
+        let lexical = mode == .vector ? [] : try kb.searchText(query, limit: depth)
         var dense: [PassageHit] = []
-        if let embedder {
+        if mode != .text, let embedder {
             let q = try embedder.embed([query])[0]
             let hits = try searchVectors(q, k: depth, embedder: embedder)
             let byID = try kb.pool.read { db in try kb.passages(db, ids: hits.map(\.id)) }
             dense = hits.compactMap { hit in byID[hit.id].map { var h = $0; h.score = Double(hit.score); return h } }
         }
+        if mode != .fused { return Array((mode == .text ? lexical : dense).prefix(limit)) }
         var fused: [Int64: (hit: PassageHit, score: Double)] = [:]
         for list in [lexical, dense] {
             for (rank, hit) in list.enumerated() {

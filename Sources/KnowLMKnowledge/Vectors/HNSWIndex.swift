@@ -28,7 +28,7 @@ public final class HNSWIndex: VectorSearching {
     public let dimension: Int
     public let parameters: Parameters
     /// Candidate list size while searching (at least k); higher is slower and more exact.
-    public var efSearch = 96
+    public var efSearch = 128
 
     private var maxM: Int { parameters.m }
     private var maxM0: Int { parameters.m * 2 }
@@ -37,6 +37,9 @@ public final class HNSWIndex: VectorSearching {
     public private(set) var count = 0
     private var capacity = 0
     private var vectors: UnsafeMutablePointer<Float>
+    /// The same vectors in half precision: the graph walk reads these (half the memory traffic;
+    /// the walk is bound by it), and the final candidates are re-ranked in float32.
+    private var halfVectors: UnsafeMutablePointer<UInt16>
     private var labels: [Int64] = []
     private var levels: [Int32] = []
     /// Layer-0 links: per node `[count, id0, id1, ...]`, `maxM0 + 1` Int32s.
@@ -63,6 +66,7 @@ public final class HNSWIndex: VectorSearching {
         levelMultiplier = 1 / log(Double(parameters.m))
         rng = seed
         vectors = .allocate(capacity: 1)
+        halfVectors = .allocate(capacity: 1)
         links0 = .allocate(capacity: 1)
         visited = .allocate(capacity: 1)
         freshIDs = .allocate(capacity: parameters.m * 2 + 1)
@@ -72,6 +76,7 @@ public final class HNSWIndex: VectorSearching {
 
     deinit {
         vectors.deallocate()
+        halfVectors.deallocate()
         links0.deallocate()
         visited.deallocate()
         freshIDs.deallocate()
@@ -93,6 +98,10 @@ public final class HNSWIndex: VectorSearching {
         v.update(from: vectors, count: count * dimension)
         vectors.deallocate()
         vectors = v
+        let h = UnsafeMutablePointer<UInt16>.allocate(capacity: newCapacity * dimension)
+        h.update(from: halfVectors, count: count * dimension)
+        halfVectors.deallocate()
+        halfVectors = h
         let stride = maxM0 + 1
         let l = UnsafeMutablePointer<Int32>.allocate(capacity: newCapacity * stride)
         l.update(from: links0, count: count * stride)
@@ -119,6 +128,19 @@ public final class HNSWIndex: VectorSearching {
         1 - kl_dot_f32(q, vector(node), dimension)
     }
 
+    /// Distance as the graph walk sees it (half-precision copy).
+    @inline(__always) private func walkDistance(_ q: UnsafePointer<Float>, _ node: Int32) -> Float {
+        var id = node, d: Float = 0
+        kl_ip_distances_f16(q, halfVectors, dimension, &id, 1, &d)
+        return d
+    }
+
+    /// Stores `v` as node `node` (both copies).
+    private func store(_ node: Int32, _ v: UnsafePointer<Float>) {
+        vector(node).update(from: v, count: dimension)
+        kl_fp32_to_fp16_row(v, halfVectors + Int(node) * dimension, Int64(dimension))
+    }
+
     private func randomLevel() -> Int32 {
         // SplitMix64 -> uniform in (0, 1]
         rng &+= 0x9E37_79B9_7F4A_7C15
@@ -143,14 +165,14 @@ public final class HNSWIndex: VectorSearching {
     /// Greedy descent on one layer (ef = 1).
     private func greedy(_ q: UnsafePointer<Float>, from start: Int32, layer: Int) -> Int32 {
         var current = start
-        var best = distance(q, current)
+        var best = walkDistance(q, current)
         var changed = true
         while changed {
             changed = false
             let list = linkList(current, layer)
             let n = Int(list[0])
             if n == 0 { break }
-            kl_ip_distances(q, vectors, dimension, list + 1, Int32(n), freshDistances)
+            kl_ip_distances_f16(q, halfVectors, dimension, list + 1, Int32(n), freshDistances)
             for i in 0..<n where freshDistances[i] < best {
                 best = freshDistances[i]
                 current = list[1 + i]
@@ -170,14 +192,14 @@ public final class HNSWIndex: VectorSearching {
         results.removeAll()
         defer { candidateHeap = candidates; resultHeap = results }
         for e in entries {
-            let d = distance(q, e)
+            let d = walkDistance(q, e)
             visited[Int(e)] = epoch
             candidates.push(Candidate(distance: -d, node: e))
             results.push(Candidate(distance: d, node: e))
         }
         while results.count > ef { results.pop() }
         let fresh = freshIDs, freshDistances = self.freshDistances
-        let base = vectors, dim = dimension
+        let base = halfVectors, dim = dimension
         while candidates.count > 0 {
             let c = candidates.pop()
             if results.count >= ef && -c.distance > results.top.distance { break }
@@ -193,7 +215,7 @@ public final class HNSWIndex: VectorSearching {
                 }
             }
             if m == 0 { continue }
-            kl_ip_distances(q, base, dim, fresh, Int32(m), freshDistances)
+            kl_ip_distances_f16(q, base, dim, fresh, Int32(m), freshDistances)
             for i in 0..<m {
                 let d = freshDistances[i]
                 if results.count < ef || d < results.top.distance {
@@ -222,7 +244,10 @@ public final class HNSWIndex: VectorSearching {
                 ep = greedy(q, from: ep, layer: layer)
                 layer -= 1
             }
-            let found = searchLayer(q, entries: [ep], ef: max(ef ?? efSearch, k), layer: 0)
+            // Re-rank the walk's candidates with the float32 vectors.
+            var found = searchLayer(q, entries: [ep], ef: max(ef ?? efSearch, k), layer: 0)
+            for i in found.indices { found[i].distance = distance(q, found[i].node) }
+            found.sort { $0.distance < $1.distance }
             return found.prefix(k).map { (labels[Int($0.node)], 1 - $0.distance) }
         }
     }
@@ -280,7 +305,7 @@ public final class HNSWIndex: VectorSearching {
         if nodeOf[label] != nil { remove(label) }
         reserve(count + 1)
         let node = Int32(count)
-        v.withUnsafeBufferPointer { vector(node).update(from: $0.baseAddress!, count: dimension) }
+        v.withUnsafeBufferPointer { store(node, $0.baseAddress!) }
         let level = randomLevel()
         labels.append(label)
         levels.append(level)
@@ -359,6 +384,7 @@ public final class HNSWIndex: VectorSearching {
         nodeOf[label] = nil
         if x != last {
             vector(x).update(from: vector(last), count: dimension)
+            (halfVectors + Int(x) * dimension).update(from: halfVectors + Int(last) * dimension, count: dimension)
             (links0 + Int(x) * (maxM0 + 1)).update(from: links0 + Int(last) * (maxM0 + 1), count: maxM0 + 1)
             upper[Int(x)] = upper[Int(last)]
             labels[Int(x)] = labels[Int(last)]
@@ -387,7 +413,7 @@ public final class HNSWIndex: VectorSearching {
     @discardableResult
     public func fill(_ label: Int64, _ v: [Float]) -> Bool {
         guard let node = nodeOf[label], v.count == dimension else { return false }
-        v.withUnsafeBufferPointer { vector(node).update(from: $0.baseAddress!, count: dimension) }
+        v.withUnsafeBufferPointer { store(node, $0.baseAddress!) }
         filled?[Int(node)] = true
         return true
     }
@@ -491,6 +517,7 @@ public final class HNSWIndex: VectorSearching {
         index.entry = entry
         index.maxLevel = maxLevel
         index.vectors.update(repeating: 0, count: n * dimension)
+        index.halfVectors.update(repeating: 0, count: n * dimension)
         index.filled = [Bool](repeating: false, count: n)
         return index
     }
