@@ -30,6 +30,10 @@ public struct GenerateParameters: Sendable, Codable, Equatable {
     public var addBOS: Bool = true
     /// Parse control tokens written in the prompt.
     public var parseSpecial: Bool = true
+    /// Constrained decoding: the output starts with one of these strings (each tokenized on its
+    /// own, without BOS); the model's own probabilities choose which, then decoding is free.
+    /// Not used by beam search. Nil or empty: no constraint.
+    public var startsWithOneOf: [String]? = nil
 
     public init() {}
 

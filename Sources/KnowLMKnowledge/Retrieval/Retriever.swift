@@ -53,32 +53,36 @@ public final class Retriever: @unchecked Sendable {
                 return hit
             }
             let linkedIDs = Set(linked.map(\.id))
-            func add(_ s: Int64, _ p: Int64, _ o: Int64, base: Double) throws {
+            func add(_ s: Int64, _ p: Int64, _ o: Int64, base: Double, relevant: Bool = true) throws {
                 var score = base
                 if p == typeID { score = 0.3 }
-                if try mentioned(p) { score += 4 }
+                if try relevant && mentioned(p) { score += 4 }
                 if linkedIDs.contains(o) && linkedIDs.contains(s) { score += 1 }
                 scored[[s, p, o]] = max(scored[[s, p, o]] ?? 0, score)
             }
             for (rank, link) in linked.prefix(4).enumerated() {
                 let weight = 1 / Double(1 + rank)
-                var secondHop: [Int64] = []
+                var secondHop: [(node: Int64, via: Int64)] = []
                 for row in try Row.fetchAll(outgoing, arguments: [link.id]) {
                     let p: Int64 = row[0], o: Int64 = row[1]
                     if skip.contains(p) { continue }
                     try add(link.id, p, o, base: 3 * weight)
-                    if p != typeID { secondHop.append(o) }
+                    if p != typeID { secondHop.append((o, p)) }
                 }
                 for row in try Row.fetchAll(incoming, arguments: [link.id]) {
                     let s: Int64 = row[0], p: Int64 = row[1]
                     if skip.contains(p) || p == typeID { continue }
                     try add(s, p, link.id, base: 1.5 * weight)
                 }
-                for node in secondHop.prefix(20) {
+                // A neighbour's fact matters only through a relation the question names ("the
+                // country where Osaka is"): "capital of Italy" must not bring in the capitals of
+                // Italy's neighbours, which a small model then copies.
+                for (node, via) in secondHop.prefix(20) {
+                    let relevant = try mentioned(via)
                     for row in try Row.fetchAll(outgoing, arguments: [node]) {
                         let p: Int64 = row[0], o: Int64 = row[1]
                         if skip.contains(p) || p == typeID { continue }
-                        try add(node, p, o, base: 1 * weight)
+                        try add(node, p, o, base: 1 * weight, relevant: relevant)
                     }
                 }
             }
@@ -150,9 +154,10 @@ public final class Retriever: @unchecked Sendable {
             }
         }
 
-        // Passages: fewer when the graph already has a fact about the relation asked for.
+        // Passages: none when the graph already has a fact about the relation asked for (a
+        // loosely related passage then only distracts a small model).
         let graphAnswers = facts.contains { $0.score >= 4 }
-        let passageCount = graphAnswers ? min(1, maxPassages) : maxPassages
+        let passageCount = graphAnswers ? 0 : maxPassages
         var passages: [KnowledgeContext.Item] = []
         if passageCount > 0 {
             for (offset, hit) in try searchPassages(question, limit: passageCount).enumerated() {

@@ -52,8 +52,21 @@ struct GenerationLoop {
         var reason = StopReason.length
         let generationStart = Date()
 
+        // Token sequences of the allowed openings, narrowed as tokens are chosen.
+        var openings: [[TokenID]] = try (p.startsWithOneOf ?? []).filter { !$0.isEmpty }.map {
+            try tokenizer.encode($0, addBOS: false, parseSpecial: false)
+        }.filter { !$0.isEmpty }
+
         while generated.count < p.maxTokens {
             if isCancelled() { reason = .cancelled; break }
+            if !openings.isEmpty {
+                // Only the next token of a still-possible opening may be chosen.
+                let step = generated.count
+                let allowed = Set(openings.compactMap { step < $0.count ? $0[step] : nil })
+                let kept = allowed.map { ($0, logits[Int($0)]) }
+                logits.update(repeating: -.infinity, count: vocabulary)
+                for (token, value) in kept where Int(token) < vocabulary { logits[Int(token)] = value }
+            }
             var rawLogprob: TokenLogprob?
             let history = (prompt + generated)[...]
             let token: TokenID
@@ -69,6 +82,11 @@ struct GenerationLoop {
             }
             if tokenizer.endOfGenerationIDs.contains(token) { reason = .endOfSequence; break }
             generated.append(token)
+            if !openings.isEmpty {
+                let step = generated.count - 1
+                openings = openings.filter { step < $0.count && $0[step] == token }
+                if openings.contains(where: { $0.count == generated.count }) { openings = [] }  // one completed
+            }
             if let rawLogprob { logprobs.append(rawLogprob) }
             text += detokenizer.append(token, using: tokenizer)
 

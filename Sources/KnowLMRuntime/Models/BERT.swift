@@ -6,7 +6,9 @@ import KnowLMCore
 /// post-norm transformer over WordPiece tokens, mean pooling over the tokens, unit length.
 ///
 /// Sentences of a batch are stacked without padding, so every linear layer is one BLAS call
-/// over all tokens of the batch; only attention runs per sentence.
+/// over all tokens of the batch; only attention runs per sentence. A batch is split into one
+/// part per thread (balanced by tokens), each run with single-threaded BLAS: the layer norms,
+/// GELU and attention parallelise with the matrix products, and no thread waits at a barrier.
 public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
     // @unchecked: weights are immutable after loading; scratch memory is per call.
     public let modelName: String
@@ -114,9 +116,34 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
 
     public func tokenCount(_ text: String) -> Int { tokenizer.encode(text, maxLength: Int.max / 2).count }
 
+    /// Threads `embed` uses (default: all cores).
+    public var threads = ThreadCount.cores
+
     public func embed(_ texts: [String]) throws -> [[Float]] {
         guard !texts.isEmpty else { return [] }
         let sequences = texts.map { tokenizer.encode($0, maxLength: maxTokens) }
+        let parts = min(threads.value, sequences.count)
+        if parts <= 1 { return encode(sequences) }
+        // Contiguous parts with about the same number of tokens.
+        let total = sequences.reduce(0) { $0 + $1.count }
+        var bounds = [0]
+        var running = 0
+        for (i, s) in sequences.enumerated() {
+            running += s.count
+            if bounds.count < parts && running * parts >= total * bounds.count && i + 1 < sequences.count { bounds.append(i + 1) }
+        }
+        bounds.append(sequences.count)
+        openblas_set_num_threads(1)
+        let cuts = bounds
+        let results = PartResults(count: cuts.count - 1)
+        DispatchQueue.concurrentPerform(iterations: cuts.count - 1) { part in
+            results.set(part, encode(Array(sequences[cuts[part]..<cuts[part + 1]])))
+        }
+        return results.joined()
+    }
+
+    /// Embeddings of tokenized sentences, on the calling thread.
+    private func encode(_ sequences: [[Int32]]) -> [[Float]] {
         let lengths = sequences.map(\.count)
         let total = lengths.reduce(0, +)
         let d = dimension, f = intermediate
@@ -205,4 +232,14 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
             }
         }
     }
+}
+
+/// Per-part results written from concurrent workers.
+private final class PartResults: @unchecked Sendable {
+    // @unchecked: every access holds the lock.
+    private var parts: [[[Float]]]
+    private let lock = NSLock()
+    init(count: Int) { parts = Array(repeating: [], count: count) }
+    func set(_ index: Int, _ value: [[Float]]) { lock.lock(); parts[index] = value; lock.unlock() }
+    func joined() -> [[Float]] { lock.lock(); defer { lock.unlock() }; return parts.flatMap { $0 } }
 }
