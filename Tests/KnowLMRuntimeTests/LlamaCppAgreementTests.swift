@@ -122,6 +122,22 @@ import Testing
     }
 }
 
+/// Constrained decoding: the output opens with one of the given strings, chosen by the model's
+/// own probabilities, then continues freely.
+@Test func generationStartsWithOneOfTheAllowedOpenings() throws {
+    let model = try Fixtures.defaultModel()
+    let prompt = try model.tokenizer.encode("The capital of France is", addBOS: true, parseSpecial: false)
+    var p = GenerateParameters.greedy(maxTokens: 8)
+    p.startsWithOneOf = [" Berlin", " Paris", " Madrid"]
+    let free = try model.generate(tokens: prompt, parameters: .greedy(maxTokens: 8))
+    let constrained = try model.generate(tokens: prompt, parameters: p)
+    #expect(constrained.text.hasPrefix(" Paris"), "\(constrained.text.debugDescription) (unconstrained: \(free.text.debugDescription))")
+    // An opening the model would never choose is still obeyed, and decoding goes on after it.
+    p.startsWithOneOf = [" a zebra crossing"]
+    let forced = try model.generate(tokens: prompt, parameters: p)
+    #expect(forced.text.hasPrefix(" a zebra crossing") && forced.tokens.count == 8)
+}
+
 /// The float32 reference path against transformers loading the same GGUF dequantized
 /// (goldens made by scripts/golden/transformers_gguf_goldens.py).
 @Test func float32PathMatchesTransformersDequantizedModel() throws {
