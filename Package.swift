@@ -41,6 +41,9 @@ let package = Package(
             dependencies: [
                 "KnowLMCore", "KnowLMRuntime", "COpenBLAS", "CKernels",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The raw SQLite API, for the bulk-import hot path (bind/step without GRDB's
+                // per-call argument arrays).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
             // Every prompt the system sends (the top-level Prompts/ links here).

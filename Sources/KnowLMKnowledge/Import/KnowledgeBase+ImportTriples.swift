@@ -65,25 +65,23 @@ extension KnowledgeBase {
             }
             let source = try TripleWriter.addSource(kind: "file", name: url.path, hash: hash, in: db)
             let writer = try TripleWriter(db)
-            var reader = TripleLineReader(format: format)
+            // Parsing runs on another thread, a chunk of lines ahead of the inserts.
+            let chunks = ParsedChunks(bytes: bytes, format: format)
+            defer { chunks.cancel() }
             var lineNumber = 0
-            var start = 0
-            while start < bytes.count {
-                var end = start
-                while end < bytes.count && bytes[end] != 0x0A { end += 1 }
-                lineNumber += 1
-                let line = bytes[start..<end]
-                start = end + 1
-                do {
-                    for triple in try reader.triples(from: line, lineNumber: lineNumber) {
+            while let chunk = chunks.next() {
+                for item in chunk.items {
+                    switch item {
+                    case .triple(let triple):
                         try writer.add(triple, source: source)
                         report.parsed += 1
+                    case .failure(let line, let reason):
+                        if !skipBad { throw KnowledgeBaseError.badLine(file: url.lastPathComponent, line: line, reason: reason) }
+                        report.skipped.append(.init(line: line, reason: reason))
                     }
-                } catch let failure as NTriplesParser.Failure {
-                    if !skipBad { throw KnowledgeBaseError.badLine(file: url.lastPathComponent, line: lineNumber, reason: failure.reason) }
-                    report.skipped.append(.init(line: lineNumber, reason: failure.reason))
                 }
-                if lineNumber % 50_000 == 0 { progress?(lineNumber) }
+                if chunk.lastLine / 50_000 > lineNumber / 50_000 { progress?(chunk.lastLine) }
+                lineNumber = chunk.lastLine
             }
             report.lines = lineNumber
             report.added = writer.added
@@ -102,6 +100,85 @@ extension KnowledgeBase {
             for t in triples { try writer.add(t, source: source) }
             return writer.added
         }
+    }
+}
+
+/// Lines parsed into triples by a background thread, handed over in order, a bounded number of
+/// chunks ahead of the consumer.
+final class ParsedChunks: @unchecked Sendable {
+    // @unchecked: the queue is guarded by `condition`; `bytes` and `format` are immutable.
+    enum Item { case triple(Triple), failure(line: Int, reason: String) }
+    struct Chunk { var items: [Item]; var lastLine: Int }
+
+    private let condition = NSCondition()
+    private var ready: [Chunk] = []
+    private var finished = false
+    private var cancelled = false
+    private let depth = 4
+
+    init(bytes: [UInt8], format: TripleFormat) {
+        Thread.detachNewThread { [self] in
+            var reader = TripleLineReader(format: format)
+            var lineNumber = 0
+            var start = 0
+            var items: [Item] = []
+            items.reserveCapacity(10_000)
+            bytes.withUnsafeBufferPointer { buffer in
+                while start < buffer.count {
+                    var end = start
+                    while end < buffer.count && buffer[end] != 0x0A { end += 1 }
+                    lineNumber += 1
+                    let line = bytes[start..<end]
+                    start = end + 1
+                    do {
+                        for triple in try reader.triples(from: line, lineNumber: lineNumber) { items.append(.triple(triple)) }
+                    } catch let failure as NTriplesParser.Failure {
+                        items.append(.failure(line: lineNumber, reason: failure.reason))
+                    } catch {
+                        items.append(.failure(line: lineNumber, reason: "\(error)"))
+                    }
+                    if items.count >= 10_000 || start >= buffer.count {
+                        if !push(Chunk(items: items, lastLine: lineNumber)) { return }
+                        items = []
+                        items.reserveCapacity(10_000)
+                    }
+                }
+            }
+            condition.lock()
+            finished = true
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// Waits while `depth` chunks are queued; false once the consumer has gone.
+    private func push(_ chunk: Chunk) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while ready.count >= depth && !cancelled { condition.wait() }
+        if cancelled { return false }
+        ready.append(chunk)
+        condition.broadcast()
+        return true
+    }
+
+    /// The next chunk in file order; nil at the end.
+    func next() -> Chunk? {
+        condition.lock()
+        defer { condition.unlock() }
+        while ready.isEmpty && !finished { condition.wait() }
+        if ready.isEmpty { return nil }
+        let chunk = ready.removeFirst()
+        condition.broadcast()
+        return chunk
+    }
+
+    /// Stops the parser (the consumer failed or finished early).
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
     }
 }
 

@@ -1,8 +1,11 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// Adds triples inside one write transaction, with a term-id cache and prepared statements
 /// (the bulk-import hot path). Also keeps the entity-label index and provenance up to date.
+/// The per-triple statements are bound and stepped through SQLite's C API (GRDB's argument
+/// arrays cost more than the inserts themselves at hundreds of thousands of rows).
 final class TripleWriter {
     let db: Database
     private var cache: [RDFTerm: Int64] = [:]
@@ -24,7 +27,7 @@ final class TripleWriter {
     init(_ db: Database) throws {
         self.db = db
         findTerm = try db.makeStatement(sql: "SELECT id FROM terms WHERE kind = ? AND value = ? AND datatype = ? AND lang = ?")
-        insertTerm = try db.makeStatement(sql: "INSERT INTO terms(kind, value, datatype, lang, number) VALUES (?, ?, ?, ?, ?)")
+        insertTerm = try db.makeStatement(sql: "INSERT OR IGNORE INTO terms(kind, value, datatype, lang, number) VALUES (?, ?, ?, ?, ?)")
         insertTriple = try db.makeStatement(sql: "INSERT OR IGNORE INTO triples(s, p, o) VALUES (?, ?, ?)")
         insertProvenance = try db.makeStatement(sql: "INSERT OR IGNORE INTO provenance(s, p, o, source) VALUES (?, ?, ?, ?)")
         insertLabel = try db.makeStatement(sql: "INSERT OR IGNORE INTO labels(term, label, lang, preferred) VALUES (?, ?, ?, ?)")
@@ -35,16 +38,50 @@ final class TripleWriter {
     func id(for term: RDFTerm) throws -> Int64 {
         if let id = cache[term] { return id }
         let (kind, value, datatype, lang) = Self.columns(term)
-        findTerm.setUncheckedArguments([kind, value, datatype, lang])
-        if let id = try Int64.fetchOne(findTerm) {
-            cache[term] = id
-            return id
+        // Insert first: for a new term (the common case in a bulk import) that is the only
+        // lookup; an existing one is then found by its key.
+        let insert = insertTerm.sqliteStatement
+        sqlite3_bind_int64(insert, 1, Int64(kind))
+        bindText(insert, 2, value)
+        bindText(insert, 3, datatype)
+        bindText(insert, 4, lang)
+        if let number = term.numericValue { sqlite3_bind_double(insert, 5, number) } else { sqlite3_bind_null(insert, 5) }
+        try step(insert)
+        let id: Int64
+        if sqlite3_changes(db.sqliteConnection) > 0 {
+            id = sqlite3_last_insert_rowid(db.sqliteConnection)
+        } else {
+            findTerm.setUncheckedArguments([kind, value, datatype, lang])
+            guard let found = try Int64.fetchOne(findTerm) else {
+                throw KnowledgeBaseError.invalidArgument("term \(term) could not be stored")
+            }
+            id = found
         }
-        insertTerm.setUncheckedArguments([kind, value, datatype, lang, term.numericValue])
-        try insertTerm.execute()
-        let id = db.lastInsertedRowID
         cache[term] = id
         return id
+    }
+
+    private func bindText(_ statement: SQLiteStatement, _ index: Int32, _ text: String) {
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)  // SQLITE_TRANSIENT: SQLite copies
+        var text = text
+        text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { chars in
+                if let base = chars.baseAddress {
+                    _ = sqlite3_bind_text(statement, index, base, Int32(chars.count), transient)
+                } else {
+                    _ = sqlite3_bind_text(statement, index, "", 0, transient)  // '' (NULL would bind SQL NULL)
+                }
+            }
+        }
+    }
+
+    /// Runs a bound statement that returns no rows and resets it.
+    private func step(_ statement: SQLiteStatement) throws {
+        let code = sqlite3_step(statement)
+        sqlite3_reset(statement)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+        }
     }
 
     /// The id of `term` if the knowledge base has it (never adds).
@@ -74,13 +111,20 @@ final class TripleWriter {
     @discardableResult
     func add(_ triple: Triple, source: Int64?) throws -> Bool {
         let s = try id(for: triple.subject), p = try id(for: triple.predicate), o = try id(for: triple.object)
-        insertTriple.setUncheckedArguments([s, p, o])
-        try insertTriple.execute()
-        let isNew = db.changesCount > 0
+        let insert = insertTriple.sqliteStatement
+        sqlite3_bind_int64(insert, 1, s)
+        sqlite3_bind_int64(insert, 2, p)
+        sqlite3_bind_int64(insert, 3, o)
+        try step(insert)
+        let isNew = sqlite3_changes(db.sqliteConnection) > 0
         if isNew { added += 1 }
         if let source {
-            insertProvenance.setUncheckedArguments([s, p, o, source])
-            try insertProvenance.execute()
+            let provenance = insertProvenance.sqliteStatement
+            sqlite3_bind_int64(provenance, 1, s)
+            sqlite3_bind_int64(provenance, 2, p)
+            sqlite3_bind_int64(provenance, 3, o)
+            sqlite3_bind_int64(provenance, 4, source)
+            try step(provenance)
         }
         if isNew, case .iri(let predicate) = triple.predicate, let preferred = Self.labelPredicates[predicate],
            case .literal(let label, _, let language) = triple.object {
@@ -90,11 +134,18 @@ final class TripleWriter {
     }
 
     func addLabel(subject: Int64, label: String, language: String, preferred: Bool) throws {
-        insertLabel.setUncheckedArguments([subject, label, language, preferred ? 1 : 0])
-        try insertLabel.execute()
-        if db.changesCount > 0 {
-            insertLabelText.setUncheckedArguments([db.lastInsertedRowID, label, CJKText.indexTerms(label)])
-            try insertLabelText.execute()
+        let insert = insertLabel.sqliteStatement
+        sqlite3_bind_int64(insert, 1, subject)
+        bindText(insert, 2, label)
+        bindText(insert, 3, language)
+        sqlite3_bind_int64(insert, 4, preferred ? 1 : 0)
+        try step(insert)
+        if sqlite3_changes(db.sqliteConnection) > 0 {
+            let text = insertLabelText.sqliteStatement
+            sqlite3_bind_int64(text, 1, sqlite3_last_insert_rowid(db.sqliteConnection))
+            bindText(text, 2, label)
+            bindText(text, 3, CJKText.indexTerms(label))
+            try step(text)
         }
     }
 
