@@ -44,7 +44,8 @@ public struct TripleImportReport: Sendable, Equatable {
 
 extension KnowledgeBase {
     /// Imports a triples file in one transaction: all of it or, on the first bad line (unless
-    /// `skipBad`), none of it. Re-importing the same content changes nothing.
+    /// `skipBad`), none of it. Re-importing the same content changes nothing (the content hash is
+    /// compared at the end, off the critical path, and a repeat is rolled back).
     public func importTriples(from url: URL, format: TripleFormat? = nil, skipBad: Bool = false,
                               progress: ((Int) -> Void)? = nil) throws -> TripleImportReport {
         guard let format = format ?? TripleFormat(path: url.path) else {
@@ -56,16 +57,13 @@ extension KnowledgeBase {
             throw KnowledgeBaseError.notFound("\(url.path): \(error.localizedDescription)")
         }
         let bytes = [UInt8](data)
-        let hash = SHA256.hex(bytes)
         var report = TripleImportReport(file: url.lastPathComponent)
-        try pool.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM sources WHERE kind = 'file' AND content_hash = ?", arguments: [hash]) == true {
-                report.alreadyImported = true
-                return
-            }
-            let source = try TripleWriter.addSource(kind: "file", name: url.path, hash: hash, in: db)
+        struct AlreadyImported: Error {}
+        do { try pool.write { db in
+            let source = try TripleWriter.addSource(kind: "file", name: url.path, hash: nil, in: db)
             let writer = try TripleWriter(db)
-            // Parsing runs on another thread, a chunk of lines ahead of the inserts.
+            // Parsing runs on another thread, a chunk of lines ahead of the inserts; that thread
+            // then hashes the file. The same content imported before rolls all of this back.
             let chunks = ParsedChunks(bytes: bytes, format: format)
             defer { chunks.cancel() }
             var lineNumber = 0
@@ -85,6 +83,14 @@ extension KnowledgeBase {
             }
             report.lines = lineNumber
             report.added = writer.added
+            let hash = chunks.contentHash()
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM sources WHERE kind = 'file' AND content_hash = ?", arguments: [hash]) == true {
+                throw AlreadyImported()
+            }
+            try db.execute(sql: "UPDATE sources SET content_hash = ? WHERE id = ?", arguments: [hash, source])
+        } } catch is AlreadyImported {
+            report = TripleImportReport(file: url.lastPathComponent)
+            report.alreadyImported = true
         }
         report.seconds = Date().timeIntervalSince(start)
         return report
@@ -114,6 +120,7 @@ final class ParsedChunks: @unchecked Sendable {
     private var ready: [Chunk] = []
     private var finished = false
     private var cancelled = false
+    private var hash: String?
     private let depth = 4
 
     init(bytes: [UInt8], format: TripleFormat) {
@@ -146,9 +153,24 @@ final class ParsedChunks: @unchecked Sendable {
             }
             condition.lock()
             finished = true
+            let stopped = cancelled
+            condition.broadcast()
+            condition.unlock()
+            if stopped { return }
+            let digest = SHA256.hex(bytes)
+            condition.lock()
+            hash = digest
             condition.broadcast()
             condition.unlock()
         }
+    }
+
+    /// SHA-256 of the whole file (computed after parsing); waits for it.
+    func contentHash() -> String {
+        condition.lock()
+        defer { condition.unlock() }
+        while hash == nil { condition.wait() }
+        return hash!
     }
 
     /// Waits while `depth` chunks are queued; false once the consumer has gone.
