@@ -101,8 +101,8 @@ struct KB: AsyncParsableCommand {
             abstract: "Bring the HNSW vector index of each embedding model up to date (ingest does this too).")
         @OptionGroup var kb: KnowledgeBaseOptions
         @Flag(help: "Build the index again from the stored embeddings.") var rebuild = false
-        @Option(name: .customShort("M"), help: "Links per node (layer 0 keeps twice as many).") var m = 16
-        @Option(help: "Candidate list size while building.") var efConstruction = 200
+        @Option(name: .customShort("M"), help: "Links per node (layer 0 keeps twice as many); used when an index is built (first time or --rebuild).") var m = 16
+        @Option(help: "Candidate list size while building; used when an index is built (first time or --rebuild).") var efConstruction = 200
 
         func validate() throws {
             if m < 2 || m > 512 { throw ValidationError("-M must be between 2 and 512") }

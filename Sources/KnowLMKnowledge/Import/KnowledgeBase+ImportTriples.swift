@@ -62,6 +62,7 @@ extension KnowledgeBase {
         do { try pool.write { db in
             let source = try TripleWriter.addSource(kind: "file", name: url.path, hash: nil, in: db)
             let writer = try TripleWriter(db)
+            writer.expectTerms(bytes.count / 150)   // GeoNames: 186k distinct terms in 28.8 MB
             // Parsing runs on another thread, a chunk of lines ahead of the inserts; that thread
             // then hashes the file. The same content imported before rolls all of this back.
             let chunks = ParsedChunks(bytes: bytes, format: format)

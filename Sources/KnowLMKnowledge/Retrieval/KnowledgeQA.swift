@@ -39,8 +39,11 @@ public struct KnowledgeQA: Sendable {
         func items(_ list: [KnowledgeContext.Item]) -> [[String: Any]] {
             list.map { ["id": $0.id, "text": $0.text.replacingOccurrences(of: "\n", with: " ")] }
         }
+        // Items in the order of their numbers (passages may come before facts).
+        let ordered = context.items.sorted { (Int($0.id) ?? 0) < (Int($1.id) ?? 0) }
         return try prompts.render("knowledge_qa.\(context.language)", [
-            "question": context.question, "facts": items(context.facts), "passages": items(context.passages),
+            "question": context.question, "items": items(ordered),
+            "facts": items(context.facts), "passages": items(context.passages),
         ])
     }
 
@@ -76,6 +79,9 @@ public struct KnowledgeQA: Sendable {
                 // The right fact, the wrong part of it (its subject, or the bridge entity of a
                 // two-hop path): the fact's answer entity.
                 answer = object
+            } else if !lower.isEmpty, let passage = context.passages.first(where: { $0.text.lowercased().contains(lower) }) {
+                // The words come from a passage: trust them, and cite it.
+                cited = [passage.id] + cited.filter { $0 != passage.id }
             } else if let other = context.facts.first(where: names), other.score > item.score {
                 // The words are the answer of a fact the retriever ranked higher than the one
                 // cited: the number was the slip.

@@ -47,13 +47,14 @@ public final class Retriever: @unchecked Sendable {
                 let names = try String.fetchAll(db, sql: "SELECT label FROM labels WHERE term = ?", arguments: [p])
                 let hit = names.contains { name in
                     let n = name.lowercased()
-                    return n.count > 1 && questionLower.contains(n)
+                    return n.count > 1 && Self.containsWord(questionLower, n)
                 }
                 predicateMentioned[p] = hit
                 return hit
             }
             let linkedIDs = Set(linked.map(\.id))
-            func add(_ s: Int64, _ p: Int64, _ o: Int64, base: Double, relevant: Bool = true) throws {
+            func add(_ s: Int64, _ p: Int64, _ o: Int64, base: Double, relevant: Bool = true, onlyIfMentioned: Bool = false) throws {
+                if try onlyIfMentioned && !(relevant && mentioned(p)) { return }
                 var score = base
                 if p == typeID { score = 0.3 }
                 if try relevant && mentioned(p) { score += 4 }
@@ -62,17 +63,20 @@ public final class Retriever: @unchecked Sendable {
             }
             for (rank, link) in linked.prefix(4).enumerated() {
                 let weight = 1 / Double(1 + rank)
+                // A full-text (fuzzy) link is a guess: only its facts about a relation the
+                // question names are worth a place before the passages.
+                let guessed = link.entity.match == .fuzzy
                 var secondHop: [(node: Int64, via: Int64)] = []
                 for row in try Row.fetchAll(outgoing, arguments: [link.id]) {
                     let p: Int64 = row[0], o: Int64 = row[1]
                     if skip.contains(p) { continue }
-                    try add(link.id, p, o, base: 3 * weight)
+                    try add(link.id, p, o, base: 3 * weight, onlyIfMentioned: guessed)
                     if p != typeID { secondHop.append((o, p)) }
                 }
                 for row in try Row.fetchAll(incoming, arguments: [link.id]) {
                     let s: Int64 = row[0], p: Int64 = row[1]
                     if skip.contains(p) || p == typeID { continue }
-                    try add(s, p, link.id, base: 1.5 * weight)
+                    try add(s, p, link.id, base: 1.5 * weight, onlyIfMentioned: guessed)
                 }
                 // A neighbour's fact matters only through a relation the question names ("the
                 // country where Osaka is"): "capital of Italy" must not bring in the capitals of
@@ -82,7 +86,7 @@ public final class Retriever: @unchecked Sendable {
                     for row in try Row.fetchAll(outgoing, arguments: [node]) {
                         let p: Int64 = row[0], o: Int64 = row[1]
                         if skip.contains(p) || p == typeID { continue }
-                        try add(node, p, o, base: 1 * weight, relevant: relevant)
+                        try add(node, p, o, base: 1 * weight, relevant: relevant, onlyIfMentioned: guessed)
                     }
                 }
             }
@@ -155,17 +159,36 @@ public final class Retriever: @unchecked Sendable {
         }
 
         // Passages: none when the graph already has a fact about the relation asked for (a
-        // loosely related passage then only distracts a small model).
+        // loosely related passage then only distracts a small model). Otherwise the passages
+        // come first (a small model favours the first items) and only facts about the linked
+        // entities themselves follow them.
         let graphAnswers = facts.contains { $0.score >= 4 }
-        let passageCount = graphAnswers ? 0 : maxPassages
         var passages: [KnowledgeContext.Item] = []
-        if passageCount > 0 {
-            for (offset, hit) in try searchPassages(question, limit: passageCount).enumerated() {
-                passages.append(.init(id: String(facts.count + offset + 1), kind: .passage, text: hit.text, triple: nil,
+        if !graphAnswers && maxPassages > 0 {
+            for hit in try searchPassages(question, limit: maxPassages) {
+                passages.append(.init(id: String(passages.count + 1), kind: .passage, text: hit.text, triple: nil,
                                       passage: hit, answerNames: [], score: hit.score))
             }
+            facts = facts.filter { $0.score >= 3 }
+            for i in facts.indices { facts[i].id = String(passages.count + i + 1) }
         }
         return KnowledgeContext(question: question, language: language, facts: facts, passages: passages, entities: entities)
+    }
+
+    /// Whether `text` contains `phrase` as whole words ("is a" is not in "is also"); Chinese
+    /// and Japanese phrases, written without spaces, match anywhere.
+    static func containsWord(_ text: String, _ phrase: String) -> Bool {
+        if phrase.unicodeScalars.contains(where: CJKText.isCJK) { return text.contains(phrase) }
+        var searchRange = text.startIndex..<text.endIndex
+        while let found = text.range(of: phrase, range: searchRange) {
+            let before = found.lowerBound == text.startIndex ? nil : text[text.index(before: found.lowerBound)]
+            let after = found.upperBound == text.endIndex ? nil : text[found.upperBound]
+            if !(before?.isLetter ?? false) && !(before?.isNumber ?? false) && !(after?.isLetter ?? false) && !(after?.isNumber ?? false) {
+                return true
+            }
+            searchRange = text.index(after: found.lowerBound)..<text.endIndex
+        }
+        return false
     }
 
     static func isComparison(_ q: String) -> Bool {

@@ -34,6 +34,9 @@ final class TripleWriter {
         insertLabelText = try db.makeStatement(sql: "INSERT INTO labels_fts(rowid, label, cjk) VALUES (?, ?, ?)")
     }
 
+    /// Sizes the term cache for about `terms` distinct terms (avoids rehashing during a bulk import).
+    func expectTerms(_ terms: Int) { cache.reserveCapacity(min(terms, 4_000_000)) }
+
     /// The id of `term`, adding it when new.
     func id(for term: RDFTerm) throws -> Int64 {
         if let id = cache[term] { return id }
