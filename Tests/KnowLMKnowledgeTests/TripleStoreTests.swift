@@ -114,6 +114,29 @@ struct TripleStoreTests {
         #expect(try scratch.kb.integrityCheck() == "ok")
     }
 
+    /// A large file into a small graph rebuilds the secondary indexes after loading; they must
+    /// be there afterwards, and still there when such an import fails.
+    @Test func bulkImportKeepsTheIndexes() throws {
+        let scratch = try ScratchKnowledgeBase()
+        func indexes() throws -> Set<String> {
+            try scratch.kb.pool.read { db in
+                Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('triples_pos', 'triples_osp', 'provenance_source')"))
+            }
+        }
+        var lines = (0..<60_000).map { "<http://x.org/e\($0)> <http://x.org/p\($0 % 7)> <http://x.org/e\(($0 * 31) % 60_000)> ." }
+        let good = try scratch.write("big.nt", lines.joined(separator: "\n") + "\n")
+        lines.append("<http://x.org/broken")
+        let bad = try scratch.write("bad.nt", lines.joined(separator: "\n") + "\n")
+        #expect(throws: KnowledgeBaseError.self) { try scratch.kb.importTriples(from: bad) }
+        #expect(try indexes().count == 3 && scratch.kb.statistics().triples == 0)
+        let report = try scratch.kb.importTriples(from: good)
+        #expect(report.added == 60_000)
+        #expect(try indexes().count == 3)
+        let byObject = try scratch.kb.triples(matching: TriplePattern(predicate: .iri("http://x.org/p3"), object: .iri("http://x.org/e93")))
+        #expect(byObject.count == 1)
+        #expect(try scratch.kb.integrityCheck() == "ok")
+    }
+
     @Test func chunkerKeepsSentencesWhole() {
         let text = "Dr. Smith went to Washington. He arrived at 3 p.m. on Monday! Did he stay? 他住了三天。然后回家了！"
         let sentences = Chunker.sentences(text)
