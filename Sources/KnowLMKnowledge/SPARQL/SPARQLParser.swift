@@ -546,7 +546,7 @@ struct SPARQLParser {
         while end < text.count, text[end] != ">", text[end] != "\\", text[end].value > 0x20,
               text[end] != "<", text[end] != "\"", text[end] != "{", text[end] != "}" { end += 1 }
         if end < text.count && text[end] == ">" {
-            let iri = String(String.UnicodeScalarView(text[i..<end]))
+            let iri = Self.string(text[i..<end])
             i = end + 1
             return iri
         }
@@ -679,12 +679,24 @@ struct SPARQLParser {
         return ("0"..."9").contains(c)
     }
 
+    /// A string from scalars, through UTF-8 (appending scalar by scalar to a String is slow).
+    static func string(_ scalars: ArraySlice<Unicode.Scalar>) -> String {
+        var utf8: [UInt8] = []
+        utf8.reserveCapacity(scalars.count)
+        for c in scalars {
+            if c.isASCII { utf8.append(UInt8(c.value)) } else { UTF8.encode(c) { utf8.append($0) } }
+        }
+        return String(decoding: utf8, as: UTF8.self)
+    }
+
     private func isASCIIAlnum(_ c: Unicode.Scalar) -> Bool {
         ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)
     }
 
     private func isNameStart(_ c: Unicode.Scalar) -> Bool {
-        c == "_" || c.properties.isAlphabetic
+        // ASCII first: Unicode property lookups cost more than the rest of a short query's parse.
+        if c.isASCII { return c == "_" || ("a"..."z").contains(c) || ("A"..."Z").contains(c) }
+        return c.properties.isAlphabetic
     }
 
     private func isNameChar(_ c: Unicode.Scalar?) -> Bool {
