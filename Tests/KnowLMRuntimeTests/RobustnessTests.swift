@@ -88,7 +88,7 @@ struct RobustnessTests {
     }
 
     @Test func damagedSafetensorsFoldersLoadOrFailCleanly() throws {
-        let source = Fixtures.url("tiny/hf-llama")
+        let source = try TinyHuggingFaceFolders.url("hf-llama")
         let original = [UInt8](try Data(contentsOf: source.appendingPathComponent("model.safetensors")))
         let headerLength = Int(original.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
         let directory = try TemporaryDirectory()

@@ -51,7 +51,7 @@ struct TinyModelTests {
         var options = RuntimeOptions()
         options.contextLength = 64
         options.precision = .float32
-        let model = try LocalModel.load(path: Fixtures.url("tiny/\(folder)").path, options: options)
+        let model = try LocalModel.load(path: TinyHuggingFaceFolders.url(folder).path, options: options)
         for (sequence, expected) in zip(Self.sequences, hf["logits"] as! [[[Any]]]) {
             let diff = Self.maxDifference(try model.logits(for: sequence), expected)
             #expect(diff <= 1e-4, "\(folder): max |logit - transformers| = \(diff)")

@@ -544,6 +544,13 @@ def main() -> None:
         json.dump(goldens, f, ensure_ascii=False, separators=(",", ":"))
         f.write("\n")
     shutil.rmtree(tmp, ignore_errors=True)
+    # The folders' weights are tiny-llama.gguf's tensors under Hugging Face names; the tests
+    # rebuild them from that file (Tests/KnowLMRuntimeTests/Support/TinyHuggingFaceFolders.swift),
+    # so only the small files stay in the repository.
+    for d in (hf_dir, hf_sh):
+        for name in os.listdir(d):
+            if name.endswith(".safetensors"):
+                os.remove(os.path.join(d, name))
 
     total = 0
     for root, _, files in os.walk(OUT):
