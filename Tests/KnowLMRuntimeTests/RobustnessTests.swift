@@ -165,7 +165,7 @@ struct RobustnessTests {
     }
 
     @Test func ggufRoundTripsThroughTheWriter() throws {
-        let file = try GGUFFile(url: Fixtures.url("tiny/tiny-gemma3.gguf"))
+        let file = try GGUFFile(url: Fixtures.tinyModel("tiny-gemma3.gguf"))
         let directory = try TemporaryDirectory()
         try GGUFWriter(copying: file).write(to: directory.file("copy.gguf"))
         let copy = try GGUFFile(url: directory.file("copy.gguf"))

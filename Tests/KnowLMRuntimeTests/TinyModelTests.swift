@@ -25,7 +25,7 @@ struct TinyModelTests {
         var options = RuntimeOptions()
         options.contextLength = 64
         options.batchSize = 7  // several batches per sequence: exercises the cache across calls
-        let model = try LocalModel.load(path: Fixtures.url("tiny/\(entry["file"] as! String)").path, options: options)
+        let model = try LocalModel.load(path: Fixtures.tinyModel(entry["file"] as! String).path, options: options)
         #expect(model.transformer.config.architecture == (entry["architecture"] as! String))
         for (sequence, expected) in zip(Self.sequences, entry["logits"] as! [[[Any]]]) {
             let logits = try model.logits(for: sequence)
@@ -38,7 +38,7 @@ struct TinyModelTests {
     @Test(arguments: modelNames)
     func ggufTokenizerMatchesLlamaCpp(name: String) throws {
         let entry = Self.models.first { $0["name"] as! String == name }!
-        let tokenizer = try LocalModel.loadTokenizer(path: Fixtures.url("tiny/\(entry["file"] as! String)").path)
+        let tokenizer = try LocalModel.loadTokenizer(path: Fixtures.tinyModel(entry["file"] as! String).path)
         for c in entry["tokenize"] as! [[String: Any]] {
             let ids = try tokenizer.encode(c["text"] as! String, addBOS: c["add_bos"] as! Bool, parseSpecial: c["special"] as! Bool)
             #expect(ids == (c["ids"] as! [Any]).int32s, "\(name): \((c["text"] as! String).debugDescription)")
@@ -115,7 +115,7 @@ struct TinyModelTests {
     @Test func promptReusesTheCachedPrefix() throws {
         var options = RuntimeOptions()
         options.contextLength = 64
-        let model = try LocalModel.load(path: Fixtures.url("tiny/tiny-gemma3.gguf").path, options: options)
+        let model = try LocalModel.load(path: Fixtures.tinyModel("tiny-gemma3.gguf").path, options: options)
         let long = Self.sequences[1]
         let first = try model.generate(tokens: long, parameters: .greedy(maxTokens: 3))
         #expect(first.timings.promptTokens == long.count)
@@ -123,7 +123,18 @@ struct TinyModelTests {
         #expect(second.timings.promptTokens == 1)  // only the last prompt token runs again
         #expect(second.tokens == first.tokens)
         // Reference: a fresh evaluation gives the same continuation.
-        let fresh = try LocalModel.load(path: Fixtures.url("tiny/tiny-gemma3.gguf").path, options: options)
+        let fresh = try LocalModel.load(path: Fixtures.tinyModel("tiny-gemma3.gguf").path, options: options)
         #expect(try fresh.generate(tokens: long, parameters: .greedy(maxTokens: 3)).tokens == first.tokens)
+    }
+}
+
+/// Writes the generated tiny Gemma 3 GGUF where scripts/golden/tiny_gemma3_goldens.py reads it
+/// (only when KNOWLM_TINY_GEMMA3_OUT is set).
+@Test func tinyGemma3FixtureIsWritten() throws {
+    let url = try TinyGemma3.url()
+    #expect(try GGUFFile(url: url).architecture == "gemma3")
+    if let out = ProcessInfo.processInfo.environment["KNOWLM_TINY_GEMMA3_OUT"] {
+        try? FileManager.default.removeItem(atPath: out)
+        try FileManager.default.copyItem(at: url, to: URL(fileURLWithPath: out))
     }
 }

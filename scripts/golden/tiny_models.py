@@ -551,6 +551,10 @@ def main() -> None:
         for name in os.listdir(d):
             if name.endswith(".safetensors"):
                 os.remove(os.path.join(d, name))
+    # The tests write their own tiny Gemma 3 file (Support/TinyGemma3.swift) instead of this
+    # torch-initialised one; scripts/golden/tiny_gemma3_goldens.py then replaces its goldens.
+    os.remove(os.path.join(OUT, "tiny-gemma3.gguf"))
+    print("now run scripts/golden/tiny_gemma3_goldens.py (see its docstring)", file=sys.stderr)
 
     total = 0
     for root, _, files in os.walk(OUT):

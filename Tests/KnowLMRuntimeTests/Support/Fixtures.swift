@@ -8,6 +8,12 @@ enum Fixtures {
         Bundle.module.resourceURL!.appendingPathComponent("Fixtures").appendingPathComponent(relativePath)
     }
 
+    /// A tiny model file of `tiny/goldens.json` ("tiny-llama.gguf", ...): committed, or written
+    /// at test time (tiny-gemma3.gguf, see TinyGemma3).
+    static func tinyModel(_ file: String) throws -> URL {
+        file == "tiny-gemma3.gguf" ? try TinyGemma3.url() : url("tiny/\(file)")
+    }
+
     static func json(_ relativePath: String) throws -> [String: Any] {
         let data = try Data(contentsOf: url(relativePath))
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
