@@ -43,19 +43,13 @@ void kl_round_to_half(float *x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] = kl_fp16_to_fp32(kl_fp32_to_fp16(x[i]));
 }
 
-/* Row conversions to and from half precision (the KV cache of the llama.cpp-exact path). */
+/* Row conversion to half precision (the fp16 KV cache of the llama.cpp precision). */
 #if defined(__x86_64__) || defined(__i386__)
 __attribute__((target("avx2,f16c"))) static void to_half_f16c(const float *x, uint16_t *y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; ++i) y[i] = kl_fp32_to_fp16(x[i]);
-}
-
-__attribute__((target("avx2,f16c"))) static void from_half_f16c(const uint16_t *x, float *y, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
-    for (; i < n; ++i) y[i] = kl_fp16_to_fp32(x[i]);
 }
 #endif
 
@@ -64,11 +58,4 @@ void kl_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) { to_half_f16c(x, y, n); return; }
 #endif
     for (int64_t i = 0; i < n; ++i) y[i] = kl_fp32_to_fp16(x[i]);
-}
-
-void kl_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n) {
-#if defined(__x86_64__) || defined(__i386__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) { from_half_f16c(x, y, n); return; }
-#endif
-    for (int64_t i = 0; i < n; ++i) y[i] = kl_fp16_to_fp32(x[i]);
 }

@@ -115,9 +115,8 @@ void kl_attention_llamacpp_reference(int n_q, int n_kv, int n_kv_pad, int d, int
                                      const float *mask, size_t mask_stride, float kq_scale,
                                      int n_tokens, float *scratch, float *out, size_t out_stride);
 
-/* fp32 -> fp16 (round to nearest even) and back for a whole row (F16C where available). */
+/* fp32 -> fp16 (round to nearest even) for a whole row (F16C where available). */
 void kl_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n);
-void kl_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n);
 
 /* kl_gemm with the fastest kernels this CPU has: same quantized integer math, but integer
  * partial sums are combined across activation rows before the float step, so results differ
