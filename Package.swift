@@ -16,30 +16,28 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
-        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
-                       providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(
             name: "CSentencePiece",
             cxxSettings: [.unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]
         ),
         // Quantized dot products need AVX2/AVX-512 VNNI integer intrinsics that Swift SIMD
-        // cannot express; always optimised so debug test builds stay usable.
+        // cannot express; always optimised so debug test builds stay usable. OpenBLAS is
+        // loaded at run time (blas_loader.c), after choosing its kernels for this CPU.
         .target(
             name: "CKernels",
-            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])],
+            linkerSettings: [.linkedLibrary("dl")]
         ),
         .target(name: "KnowLMCore"),
         .target(
             name: "KnowLMRuntime",
-            dependencies: ["KnowLMCore", "CKernels", "CSentencePiece", "COpenBLAS"]
+            dependencies: ["KnowLMCore", "CKernels", "CSentencePiece"]
         ),
         .target(
             name: "KnowLMKnowledge",
             dependencies: [
-                "KnowLMCore", "KnowLMRuntime", "COpenBLAS", "CKernels",
+                "KnowLMCore", "KnowLMRuntime", "CKernels",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The raw SQLite API, for the bulk-import hot path (bind/step without GRDB's
                 // per-call argument arrays).

@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "knowlm_blas.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -1,6 +1,7 @@
-import COpenBLAS
+import CKernels
 import Foundation
 import GRDB
+import KnowLMRuntime
 
 /// Nearest-neighbour search over stored vectors by inner product (cosine for unit vectors).
 public protocol VectorSearching: AnyObject {
@@ -28,7 +29,8 @@ public final class ExactVectorIndex: VectorSearching, @unchecked Sendable {
 
     /// Loads every embedding of `model` from the knowledge base.
     public static func load(from kb: KnowledgeBase, model: String) throws -> ExactVectorIndex {
-        try kb.pool.read { db in
+        try BLAS.ensureLoaded()
+        return try kb.pool.read { db in
             var ids: [Int64] = []
             var vectors: [[Float]] = []
             let rows = try Row.fetchCursor(db, sql: "SELECT chunk, vector FROM embeddings WHERE model = ? ORDER BY chunk", arguments: [model])
@@ -46,7 +48,7 @@ public final class ExactVectorIndex: VectorSearching, @unchecked Sendable {
     public func search(_ query: [Float], k: Int) -> [(id: Int64, score: Float)] {
         guard count > 0, query.count == dimension else { return [] }
         var scores = [Float](repeating: 0, count: count)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(count), Int32(dimension), 1, matrix, Int32(dimension),
+        kl_sgemv(0, Int32(count), Int32(dimension), 1, matrix, Int32(dimension),
                     query, 1, 0, &scores, 1)
         return topK(scores, k: k).map { (ids[$0.0], $0.1) }
     }

@@ -1,5 +1,4 @@
 import CKernels
-import COpenBLAS
 import Foundation
 
 /// A 2-D weight (`rows` outputs × `columns` inputs) stored in any computable ggml type,
@@ -156,7 +155,7 @@ struct MatMul {
             let m = min(blockRows, weight.rows - start)
             for r in 0..<m { weight.dequantizeRow(start + r, into: scratch + r * k) }
             // C (n × m, ldc = ldo) = X (n × k) · Wᵀ (k × m)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(m), Int32(k),
+            kl_sgemm(0, 1, Int32(n), Int32(m), Int32(k),
                         1, input.floats, Int32(k), scratch, Int32(k), 0, output + start, Int32(ldo))
             start += m
         }

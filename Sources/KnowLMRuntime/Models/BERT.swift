@@ -1,4 +1,4 @@
-import COpenBLAS
+import CKernels
 import Foundation
 import KnowLMCore
 
@@ -40,6 +40,7 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
 
     /// Loads a folder with `config.json`, `model.safetensors` and `vocab.txt`.
     public init(folder: URL) throws {
+        try BLAS.ensureLoaded()
         let configData: Data
         do { configData = try Data(contentsOf: folder.appendingPathComponent("config.json")) } catch {
             throw RuntimeError.cannotOpen(path: folder.appendingPathComponent("config.json").path, reason: "an embedder folder needs config.json")
@@ -133,7 +134,7 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
             if bounds.count < parts && running * parts >= total * bounds.count && i + 1 < sequences.count { bounds.append(i + 1) }
         }
         bounds.append(sequences.count)
-        openblas_set_num_threads(1)
+        kl_blas_set_threads(1)
         let cuts = bounds
         let results = PartResults(count: cuts.count - 1)
         DispatchQueue.concurrentPerform(iterations: cuts.count - 1) { part in
@@ -177,10 +178,10 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
                             for h in 0..<heads {
                                 let qp = q.baseAddress! + base * 3 * d + h * headSize
                                 let kp = qp + d, vp = qp + 2 * d
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(length), Int32(length), Int32(headSize),
+                                kl_sgemm(0, 1, Int32(length), Int32(length), Int32(headSize),
                                             scale, qp, Int32(3 * d), kp, Int32(3 * d), 0, sc.baseAddress!, Int32(length))
                                 for i in 0..<length { VectorOps.softmax(sc.baseAddress! + i * length, count: length) }
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(length), Int32(headSize), Int32(length),
+                                kl_sgemm(0, 0, Int32(length), Int32(headSize), Int32(length),
                                             1, sc.baseAddress!, Int32(length), vp, Int32(3 * d), 0,
                                             c.baseAddress! + base * d + h * headSize, Int32(d))
                             }
@@ -211,7 +212,7 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
     private func linear(_ input: [Float], rows: Int, inputs: Int, _ weight: [Float], _ bias: [Float], outputs: Int, into out: inout [Float]) {
         out.withUnsafeMutableBufferPointer { o in
             for r in 0..<rows { (o.baseAddress! + r * outputs).update(from: bias, count: outputs) }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
+            kl_sgemm(0, 1, Int32(rows), Int32(outputs), Int32(inputs),
                         1, input, Int32(inputs), weight, Int32(inputs), 1, o.baseAddress!, Int32(outputs))
         }
     }

@@ -1,5 +1,4 @@
 import CKernels
-import COpenBLAS
 import Foundation
 import KnowLMCore
 
@@ -246,7 +245,7 @@ public final class Transformer: @unchecked Sendable {
         for h in 0..<c.headCount {
             let g = h / group
             // scores (n × slots) = Q_h (n × dk) · K_gᵀ
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(slots), Int32(dk),
+            kl_sgemm(0, 1, Int32(n), Int32(slots), Int32(dk),
                         c.scalesQueries ? 1 : c.attentionScale, state.q + h * dk, Int32(qStride), cache.keys + g * dk, Int32(kStride),
                         0, scores, Int32(slots))
             for j in 0..<n {
@@ -259,7 +258,7 @@ public final class Transformer: @unchecked Sendable {
                 VectorOps.softmax(row, count: slots)
             }
             // out_h (n × dv) = scores · V_g
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(dv), Int32(slots),
+            kl_sgemm(0, 0, Int32(n), Int32(dv), Int32(slots),
                         1, scores, Int32(slots), cache.values + g * dv, Int32(vStride),
                         0, out + h * dv, Int32(outStride))
         }
