@@ -32,7 +32,7 @@ public struct GenerateParameters: Sendable, Codable, Equatable {
     public var parseSpecial: Bool = true
     /// Constrained decoding: the output starts with one of these strings (each tokenized on its
     /// own, without BOS); the model's own probabilities choose which, then decoding is free.
-    /// Not used by beam search. Nil or empty: no constraint.
+    /// Implemented as a `LogitsProcessor` (`PrefixChoiceProcessor`); nil or empty: no constraint.
     public var startsWithOneOf: [String]? = nil
 
     public init() {}
@@ -58,6 +58,8 @@ public enum StopReason: String, Sendable, Codable {
     case contextFull = "context_full"
     /// The caller's task was cancelled.
     case cancelled
+    /// A constraint (grammar) was complete and allowed no further token.
+    case complete
 }
 
 /// Log-probability of one token, with the strongest alternatives at that step.

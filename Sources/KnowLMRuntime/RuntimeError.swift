@@ -14,6 +14,10 @@ public enum RuntimeError: LocalizedError, Equatable {
     case tokenizer(String)
     case promptTooLong(tokens: Int, context: Int)
     case invalidArgument(String)
+    /// The constraints allowed no token of the vocabulary at this step.
+    case constraintUnsatisfiable(step: Int)
+    /// A grammar or JSON Schema that cannot be used (the message says where and why).
+    case grammar(String)
 
     /// One line, whatever bytes a damaged file put into names and keys.
     public var errorDescription: String? { message.map(Self.singleLine) }
@@ -53,6 +57,10 @@ public enum RuntimeError: LocalizedError, Equatable {
         case .promptTooLong(let tokens, let context):
             return "prompt is \(tokens) tokens but the context holds \(context); shorten it or raise -c"
         case .invalidArgument(let message):
+            return message
+        case .constraintUnsatisfiable(let step):
+            return "the output constraints allow no token of the vocabulary at generated token \(step) (the grammar needs text this model's vocabulary cannot spell, or two constraints contradict each other)"
+        case .grammar(let message):
             return message
         }
     }

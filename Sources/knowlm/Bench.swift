@@ -10,6 +10,13 @@ import Glibc
 /// plus load time and peak memory, so runs can be compared with llama.cpp side by side.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "Benchmarks: model speed (the default) and grammar-constrained decoding.",
+        subcommands: [BenchModel.self, BenchGrammar.self, BenchKernels.self], defaultSubcommand: BenchModel.self)
+}
+
+struct BenchModel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
         abstract: "Measure load time, prompt processing (pp) and generation (tg) speed, and peak memory.")
 
     @OptionGroup var model: ModelOptions
@@ -25,6 +32,9 @@ struct Bench: AsyncParsableCommand {
 
     @Flag(help: "Print one JSON object.")
     var json = false
+
+    @Flag(help: "Print which kernels run (BLAS core, own kernel set).")
+    var verbose = false
 
     func validate() throws {
         if promptTokens < 1 || generateTokens < 0 || repetitions < 1 { throw ValidationError("counts must be positive") }
@@ -69,11 +79,32 @@ struct Bench: AsyncParsableCommand {
                 "model": llm.name, "threads": model.threads ?? ProcessInfo.processInfo.activeProcessorCount,
                 "load_seconds": loadSeconds, "pp_tokens": promptTokens, "pp_tokens_per_second": mean(pp),
                 "tg_tokens": generateTokens, "tg_tokens_per_second": mean(tg), "peak_rss_mib": peakMiB,
-                "precision": model.precision,
+                "precision": model.precision, "blas_core": BLAS.coreName, "blas_core_origin": BLAS.coreOrigin,
+                "kernels": BLAS.ownKernels,
             ]))
         } else {
+            if verbose { print(BLAS.kernelSummary) }
             print("model \(llm.name)  load \(String(format: "%.3f", loadSeconds)) s  peak RSS \(String(format: "%.0f", peakMiB)) MiB")
             print(String(format: "pp%d: %.1f tokens/s   tg%d: %.1f tokens/s   (mean of %d)", promptTokens, mean(pp), generateTokens, mean(tg), repetitions))
+        }
+    }
+}
+
+/// Which kernels this machine runs: OpenBLAS's core and how it was chosen, and our own set.
+struct BenchKernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels", abstract: "Print which BLAS core and which own kernels run on this CPU.")
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        try BLAS.ensureLoaded()
+        if json {
+            print(try jsonLine(["blas_core": BLAS.coreName, "blas_core_origin": BLAS.coreOrigin,
+                                "best_core_for_cpu": BLAS.bestCoreForCPU ?? "", "kernels": BLAS.ownKernels]))
+        } else {
+            print(BLAS.kernelSummary)
         }
     }
 }

@@ -14,6 +14,7 @@ struct Generate: AsyncParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup(title: "Constraints") var constraints: ConstraintOptions
 
     @Option(name: [.customShort("p"), .customLong("prompt")], help: "The prompt.")
     var prompt: String?
@@ -33,22 +34,29 @@ struct Generate: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Compile first: a bad grammar is reported before the model loads.
+        let grammar = try constraints.compile()
         let llm = try model.load()
         if !json { printError("loaded \(llm.name) in \(String(format: "%.2f", llm.loadSeconds)) s (\(llm.transformer.config.architecture), context \(llm.contextLength))") }
+        let makeProcessors: @Sendable () -> [any LogitsProcessor] = {
+            guard let grammar else { return [] }
+            return [GrammarConstraint(engine: GrammarEngine(grammar: grammar, trie: llm.vocabularyTrie))]
+        }
         if interactive {
-            var session = InteractiveSession(model: llm, parameters: sampling.parameters)
+            var session = InteractiveSession(model: llm, parameters: sampling.parameters, processors: makeProcessors)
             try await session.run()
             return
         }
         let text = try file.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? prompt ?? ""
-        try await complete(llm, prompt: text, parameters: sampling.parameters, json: json)
+        try await complete(llm, prompt: text, parameters: sampling.parameters, processors: makeProcessors(), json: json)
     }
 }
 
 /// Runs one completion, streaming text (or printing JSON at the end).
-func complete(_ llm: LocalModel, prompt: String, parameters: GenerateParameters, json: Bool) async throws {
+func complete(_ llm: LocalModel, prompt: String, parameters: GenerateParameters,
+              processors: [any LogitsProcessor] = [], json: Bool) async throws {
     var result: GenerationResult?
-    for try await event in llm.generate(prompt: prompt, parameters: parameters) {
+    for try await event in llm.generate(prompt: prompt, parameters: parameters, processors: processors) {
         switch event {
         case .token(_, let text, _):
             if !json && !text.isEmpty { writeOut(text) }
@@ -89,6 +97,7 @@ func complete(_ llm: LocalModel, prompt: String, parameters: GenerateParameters,
 struct InteractiveSession {
     let model: LocalModel
     var parameters: GenerateParameters
+    var processors: @Sendable () -> [any LogitsProcessor] = { [] }
 
     static let help = """
     /temp T  /top-k K  /top-p P  /min-p P  /repeat-penalty R  /n N  /seed S  /beams B
@@ -108,7 +117,8 @@ struct InteractiveSession {
                 continue
             }
             do {
-                try await complete(model, prompt: line.replacingOccurrences(of: "\\n", with: "\n"), parameters: parameters, json: false)
+                try await complete(model, prompt: line.replacingOccurrences(of: "\\n", with: "\n"), parameters: parameters,
+                                   processors: processors(), json: false)
             } catch {
                 printError("error: \(error.localizedDescription)")
             }

@@ -107,3 +107,47 @@ struct SamplingOptions: ParsableArguments {
         return p
     }
 }
+
+/// Output constraints, named as llama.cpp's `llama-cli` names them.
+struct ConstraintOptions: ParsableArguments {
+    @Option(name: .customLong("json-schema"),
+            help: ArgumentHelp("Constrain the output to JSON matching this JSON Schema (a file path or the schema itself). Compact JSON: one space after ',' and ':'; objects closed.", valueName: "file|json"))
+    var jsonSchema: String?
+
+    @Option(name: .customLong("grammar-file"), help: ArgumentHelp("Constrain the output to a GBNF grammar (llama.cpp's format) read from this file.", valueName: "file"))
+    var grammarFile: String?
+
+    @Option(name: .customLong("grammar"), help: ArgumentHelp("Constrain the output to this GBNF grammar.", valueName: "gbnf"))
+    var grammar: String?
+
+    func validate() throws {
+        if [jsonSchema, grammarFile, grammar].compactMap({ $0 }).count > 1 {
+            throw ValidationError("give at most one of --json-schema, --grammar-file, --grammar")
+        }
+    }
+
+    var isEmpty: Bool { jsonSchema == nil && grammarFile == nil && grammar == nil }
+
+    /// Compiles whichever constraint was given (nil when none).
+    func compile() throws -> CompiledGrammar? {
+        if let jsonSchema {
+            let trimmed = jsonSchema.trimmingCharacters(in: .whitespacesAndNewlines)
+            let text: String
+            if trimmed.hasPrefix("{") || trimmed == "true" { text = jsonSchema } else {
+                do { text = try String(contentsOfFile: jsonSchema, encoding: .utf8) } catch {
+                    throw ValidationError("--json-schema: cannot read \(jsonSchema) (give a file or the schema's JSON text)")
+                }
+            }
+            return try JSONSchemaGrammar.compile(text)
+        }
+        if let grammarFile {
+            let text: String
+            do { text = try String(contentsOfFile: grammarFile, encoding: .utf8) } catch {
+                throw ValidationError("--grammar-file: cannot read \(grammarFile)")
+            }
+            return try GBNF.compile(text)
+        }
+        if let grammar { return try GBNF.compile(grammar) }
+        return nil
+    }
+}

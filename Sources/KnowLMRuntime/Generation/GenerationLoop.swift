@@ -31,7 +31,25 @@ struct GenerationLoop {
         return prompt.count - common
     }
 
-    mutating func run(prompt: [TokenID], parameters p: GenerateParameters, isCancelled: () -> Bool,
+    /// Runs every processor over the next token's logits. Returns the allowed list when one
+    /// narrowed it; throws when they leave no token at all.
+    static func constrain(_ logits: UnsafeMutablePointer<Float>, vocabulary: Int, generated: [TokenID],
+                          endOfGeneration: Set<TokenID>, processors: [any LogitsProcessor]) throws -> [TokenID]? {
+        guard !processors.isEmpty else { return nil }
+        var view = TokenLogits(values: logits, count: vocabulary, generated: generated, endOfGeneration: endOfGeneration)
+        for processor in processors { try processor.process(&view) }
+        if let allowed = view.allowed {
+            if allowed.isEmpty { throw RuntimeError.constraintUnsatisfiable(step: generated.count) }
+        } else {
+            var any = false
+            for i in 0..<vocabulary where logits[i] > -.infinity { any = true; break }
+            if !any { throw RuntimeError.constraintUnsatisfiable(step: generated.count) }
+        }
+        return view.allowed
+    }
+
+    mutating func run(prompt: [TokenID], parameters p: GenerateParameters, processors: [any LogitsProcessor],
+                      isCancelled: () -> Bool,
                       onToken: (TokenID, String, TokenLogprob?) -> Void) throws -> GenerationResult {
         guard p.maxTokens >= 0 else { throw RuntimeError.invalidArgument("max tokens must not be negative") }
         var timings = GenerationTimings()
@@ -51,42 +69,33 @@ struct GenerationLoop {
         var emitted = 0  // characters of `text` already handed to onToken
         var reason = StopReason.length
         let generationStart = Date()
-
-        // Token sequences of the allowed openings, narrowed as tokens are chosen.
-        var openings: [[TokenID]] = try (p.startsWithOneOf ?? []).filter { !$0.isEmpty }.map {
-            try tokenizer.encode($0, addBOS: false, parseSpecial: false)
-        }.filter { !$0.isEmpty }
+        let endTokens = tokenizer.endOfGenerationIDs
 
         while generated.count < p.maxTokens {
             if isCancelled() { reason = .cancelled; break }
-            if !openings.isEmpty {
-                // Only the next token of a still-possible opening may be chosen.
-                let step = generated.count
-                let allowed = Set(openings.compactMap { step < $0.count ? $0[step] : nil })
-                let kept = allowed.map { ($0, logits[Int($0)]) }
-                logits.update(repeating: -.infinity, count: vocabulary)
-                for (token, value) in kept where Int(token) < vocabulary { logits[Int(token)] = value }
-            }
+            if processors.contains(where: { $0.isFinished }) { reason = .complete; break }
             var rawLogprob: TokenLogprob?
+            var sampled: TokenID = 0
             let history = (prompt + generated)[...]
-            let token: TokenID
+            // Log-probabilities describe the model's distribution, before constraints and penalties.
             if let top = p.logprobs {
-                // Log-probabilities describe the model's distribution, before penalties.
                 let copy = UnsafeMutablePointer<Float>.allocate(capacity: vocabulary)
                 defer { copy.deallocate() }
                 copy.update(from: logits, count: vocabulary)
-                token = sampler.sample(logits, vocabulary: vocabulary, history: history)
+                let allowed = try Self.constrain(logits, vocabulary: vocabulary, generated: generated,
+                                                 endOfGeneration: endTokens, processors: processors)
+                let token = sampler.sample(logits, vocabulary: vocabulary, history: history, allowed: allowed)
                 rawLogprob = Sampler.logprobs(copy, count: vocabulary, chosen: token, top: top)
+                sampled = token
             } else {
-                token = sampler.sample(logits, vocabulary: vocabulary, history: history)
+                let allowed = try Self.constrain(logits, vocabulary: vocabulary, generated: generated,
+                                                 endOfGeneration: endTokens, processors: processors)
+                sampled = sampler.sample(logits, vocabulary: vocabulary, history: history, allowed: allowed)
             }
-            if tokenizer.endOfGenerationIDs.contains(token) { reason = .endOfSequence; break }
+            let token = sampled
+            if endTokens.contains(token) { reason = .endOfSequence; break }
             generated.append(token)
-            if !openings.isEmpty {
-                let step = generated.count - 1
-                openings = openings.filter { step < $0.count && $0[step] == token }
-                if openings.contains(where: { $0.count == generated.count }) { openings = [] }  // one completed
-            }
+            for processor in processors { try processor.accept(token) }
             if let rawLogprob { logprobs.append(rawLogprob) }
             text += detokenizer.append(token, using: tokenizer)
 
@@ -101,6 +110,7 @@ struct GenerationLoop {
             onToken(token, safe > emitted ? String(text.dropFirst(emitted).prefix(safe - emitted)) : "", rawLogprob)
             emitted = max(emitted, safe)
 
+            if processors.contains(where: { $0.isFinished }) { reason = .complete; break }
             if generated.count >= p.maxTokens { reason = .length; break }
             if state.length >= state.contextLength { reason = .contextFull; break }
             try model.forward([token][...], state: state, logitRows: [0], logits: logits)
@@ -119,7 +129,8 @@ struct GenerationLoop {
     /// Beam search: keeps the `numBeams` most probable continuations (sum of log-probabilities,
     /// finished beams ranked by mean log-probability as in Hugging Face's default) and returns
     /// the best. Deterministic; sampling settings are ignored.
-    mutating func beamSearch(prompt: [TokenID], parameters p: GenerateParameters, isCancelled: () -> Bool) throws -> GenerationResult {
+    mutating func beamSearch(prompt: [TokenID], parameters p: GenerateParameters, processors: [any LogitsProcessor],
+                             isCancelled: () -> Bool) throws -> GenerationResult {
         let width = p.numBeams
         var timings = GenerationTimings()
         let vocab = vocabulary
@@ -135,6 +146,7 @@ struct GenerationLoop {
             var tokens: [TokenID]
             var score: Float
             var logits: [Float]
+            var processors: [any LogitsProcessor]
         }
         func makeState() -> InferenceState {
             InferenceState(config: model.config, contextLength: state.contextLength, batchCapacity: 1,
@@ -142,18 +154,24 @@ struct GenerationLoop {
         }
         let first = makeState()
         first.copy(from: state)
-        var beams = [Beam(state: first, tokens: [], score: 0, logits: Array(UnsafeBufferPointer(start: rootLogits, count: vocab)))]
+        var beams = [Beam(state: first, tokens: [], score: 0, logits: Array(UnsafeBufferPointer(start: rootLogits, count: vocab)),
+                          processors: processors)]
         var finished: [(tokens: [TokenID], score: Float, reason: StopReason)] = []
         var reason = StopReason.length
 
         for _ in 0..<p.maxTokens {
             if isCancelled() { reason = .cancelled; break }
             var candidates: [(beam: Int, token: TokenID, score: Float)] = []
-            for (b, beam) in beams.enumerated() {
-                beam.logits.withUnsafeBufferPointer { l in
+            for b in beams.indices {
+                let generated = beams[b].tokens
+                let beamProcessors = beams[b].processors
+                let score = beams[b].score
+                try beams[b].logits.withUnsafeMutableBufferPointer { l in
+                    _ = try Self.constrain(l.baseAddress!, vocabulary: vocab, generated: generated,
+                                           endOfGeneration: tokenizer.endOfGenerationIDs, processors: beamProcessors)
                     let (m, ls) = Sampler.logSoftmax(l.baseAddress!, count: vocab)
-                    for (token, logit) in Sampler.topK(l.baseAddress!, count: vocab, k: width * 2) {
-                        candidates.append((b, token, beam.score + logit - m - ls))
+                    for (token, logit) in Sampler.topK(l.baseAddress!, count: vocab, k: width * 2) where logit > -.infinity {
+                        candidates.append((b, token, score + logit - m - ls))
                     }
                 }
             }
@@ -169,7 +187,14 @@ struct GenerationLoop {
                 }
                 let s: InferenceState
                 if reused.insert(candidate.beam).inserted { s = parent.state } else { s = makeState(); s.copy(from: parent.state) }
-                next.append(Beam(state: s, tokens: parent.tokens + [candidate.token], score: candidate.score, logits: []))
+                let childProcessors = parent.processors.map { $0.copy() }
+                for processor in childProcessors { try processor.accept(candidate.token) }
+                if childProcessors.contains(where: { $0.isFinished }) {
+                    finished.append((parent.tokens + [candidate.token], candidate.score / Float(parent.tokens.count + 1), .complete))
+                    continue
+                }
+                next.append(Beam(state: s, tokens: parent.tokens + [candidate.token], score: candidate.score, logits: [],
+                                 processors: childProcessors))
             }
             // States handed to two children were copied above before the first child ran on.
             for i in next.indices {

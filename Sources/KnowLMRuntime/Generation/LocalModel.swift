@@ -1,4 +1,4 @@
-import COpenBLAS
+import CKernels
 import Dispatch
 import Foundation
 import KnowLMCore
@@ -42,7 +42,8 @@ public final class LocalModel: LanguageModel, @unchecked Sendable {
         guard options.batchSize > 0 else { throw RuntimeError.invalidArgument("batch size must be positive") }
         // The quantized matrix products run on our own threads; OpenBLAS (attention, float32
         // reference) stays single-threaded so its idle workers do not spin against them.
-        openblas_set_num_threads(1)
+        try BLAS.ensureLoaded()
+        kl_blas_set_threads(1)
         state = InferenceState(config: transformer.config, contextLength: context,
                                batchCapacity: min(options.batchSize, context), threads: options.threads,
                                precision: options.precision)
@@ -119,27 +120,48 @@ public final class LocalModel: LanguageModel, @unchecked Sendable {
 
     /// Generates synchronously, calling `onToken` for every new token.
     public func generate(tokens prompt: [TokenID], parameters: GenerateParameters,
+                         processors: [any LogitsProcessor] = [],
                          isCancelled: @escaping @Sendable () -> Bool = { false },
                          onToken: (TokenID, String, TokenLogprob?) -> Void = { _, _, _ in }) throws -> GenerationResult {
         try queue.sync {
-            try generateOnQueue(tokens: prompt, parameters: parameters, isCancelled: isCancelled, onToken: onToken)
+            try generateOnQueue(tokens: prompt, parameters: parameters, processors: processors,
+                                isCancelled: isCancelled, onToken: onToken)
         }
     }
 
+    /// The vocabulary as a byte trie, built on first use (grammar constraints need it).
+    public var vocabularyTrie: VocabularyTrie {
+        trieLock.lock()
+        defer { trieLock.unlock() }
+        if let trie = cachedTrie { return trie }
+        let trie = VocabularyTrie(tokenizer: tokenizer)
+        cachedTrie = trie
+        return trie
+    }
+    private let trieLock = NSLock()
+    private var cachedTrie: VocabularyTrie?
+
     private func generateOnQueue(tokens prompt: [TokenID], parameters: GenerateParameters,
+                                 processors given: [any LogitsProcessor],
                                  isCancelled: () -> Bool,
                                  onToken: (TokenID, String, TokenLogprob?) -> Void) throws -> GenerationResult {
         dispatchPrecondition(condition: .onQueue(queue))
+        var processors = given
+        if let openings = parameters.startsWithOneOf, !openings.isEmpty {
+            processors.insert(try PrefixChoiceProcessor(strings: openings, tokenizer: tokenizer), at: 0)
+        }
         var loop = GenerationLoop(model: transformer, tokenizer: tokenizer, state: state)
         if parameters.numBeams > 1 {
-            return try loop.beamSearch(prompt: prompt, parameters: parameters, isCancelled: isCancelled)
+            return try loop.beamSearch(prompt: prompt, parameters: parameters, processors: processors, isCancelled: isCancelled)
         }
-        return try loop.run(prompt: prompt, parameters: parameters, isCancelled: isCancelled, onToken: onToken)
+        return try loop.run(prompt: prompt, parameters: parameters, processors: processors,
+                            isCancelled: isCancelled, onToken: onToken)
     }
 
     // MARK: LanguageModel
 
-    public func generate(prompt: String, parameters: GenerateParameters) -> AsyncThrowingStream<Generation, any Error> {
+    public func generate(prompt: String, parameters: GenerateParameters,
+                         processors: [any LogitsProcessor]) -> AsyncThrowingStream<Generation, any Error> {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: Generation.self)
         let cancelled = CancellationFlag()
         continuation.onTermination = { _ in cancelled.set() }
@@ -147,7 +169,8 @@ public final class LocalModel: LanguageModel, @unchecked Sendable {
             do {
                 let tokens = try tokenizer.encode(prompt, addBOS: parameters.addBOS && tokenizer.addsBOS,
                                                   parseSpecial: parameters.parseSpecial)
-                let result = try generateOnQueue(tokens: tokens, parameters: parameters, isCancelled: { cancelled.isSet }) { id, text, logprob in
+                let result = try generateOnQueue(tokens: tokens, parameters: parameters, processors: processors,
+                                                 isCancelled: { cancelled.isSet }) { id, text, logprob in
                     continuation.yield(.token(id, text: text, logprob: logprob))
                 }
                 continuation.yield(.done(result))

@@ -107,13 +107,27 @@ struct Sampler {
         return TokenLogprob(token: chosen, logprob: logits[Int(chosen)] - m - ls, top: alternatives)
     }
 
-    /// Chooses the next token. `logits` may be modified (penalties).
-    mutating func sample(_ logits: UnsafeMutablePointer<Float>, vocabulary: Int, history: ArraySlice<TokenID>) -> TokenID {
+    /// Chooses the next token. `logits` may be modified (penalties). With `allowed` (the only
+    /// tokens whose logits are finite, from a constraint), only those are looked at.
+    mutating func sample(_ logits: UnsafeMutablePointer<Float>, vocabulary: Int, history: ArraySlice<TokenID>,
+                         allowed: [TokenID]? = nil) -> TokenID {
         let p = parameters
         Self.applyPenalties(logits, vocabulary: vocabulary, history: history, parameters: p)
-        if p.temperature <= 0 { return Self.argmax(logits, count: vocabulary) }
-
-        var candidates = Self.topK(logits, count: vocabulary, k: p.topK > 0 ? p.topK : vocabulary)
+        var candidates: [(TokenID, Float)]
+        if let allowed {
+            if p.temperature <= 0 {
+                var best = allowed[0], value = -Float.infinity
+                for t in allowed where logits[Int(t)] > value { value = logits[Int(t)]; best = t }
+                return best
+            }
+            candidates = allowed.map { ($0, logits[Int($0)]) }.sorted { $0.1 > $1.1 }
+            if p.topK > 0 && candidates.count > p.topK { candidates.removeSubrange(p.topK...) }
+        } else {
+            if p.temperature <= 0 { return Self.argmax(logits, count: vocabulary) }
+            candidates = Self.topK(logits, count: vocabulary, k: p.topK > 0 ? p.topK : vocabulary)
+        }
+        candidates.removeAll { $0.1 == -.infinity }
+        guard !candidates.isEmpty else { return Self.argmax(logits, count: vocabulary) }
         // top-p and min-p look at the distribution before temperature, as llama.cpp's chain does.
         var probabilities = Self.softmax(candidates.map(\.1))
         if p.topP < 1 {

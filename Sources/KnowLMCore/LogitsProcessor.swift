@@ -1,0 +1,91 @@
+/// The next token's logits as a processor sees them: the full row, plus (when a processor
+/// has narrowed it) the short list of tokens still allowed, so the sampler need not scan the
+/// whole vocabulary.
+public struct TokenLogits {
+    /// One logit per vocabulary entry; a disallowed token holds `-infinity`.
+    public let values: UnsafeMutablePointer<Float>
+    public let count: Int
+    /// Tokens generated so far in this generation (not the prompt).
+    public let generated: [TokenID]
+    /// Tokens that end a generation (EOS, `<end_of_turn>`), for processors that allow them
+    /// only when their constraint is complete.
+    public let endOfGeneration: Set<TokenID>
+    /// When non-nil, every token outside this list is `-infinity` (ascending ids).
+    public private(set) var allowed: [TokenID]?
+
+    public init(values: UnsafeMutablePointer<Float>, count: Int, generated: [TokenID], endOfGeneration: Set<TokenID>) {
+        self.values = values; self.count = count; self.generated = generated; self.endOfGeneration = endOfGeneration
+    }
+
+    /// Keeps only `tokens` (ids outside the vocabulary are ignored); every other logit becomes
+    /// `-infinity`. Narrowing twice keeps the intersection.
+    public mutating func restrict(to tokens: [TokenID]) {
+        var kept = tokens.filter { $0 >= 0 && Int($0) < count }
+        kept.sort()
+        if let previous = allowed {
+            let before = Set(previous)
+            kept = kept.filter { before.contains($0) }
+        }
+        var dedup: [TokenID] = []
+        dedup.reserveCapacity(kept.count)
+        for t in kept where dedup.last != t { dedup.append(t) }
+        let saved = dedup.map { values[Int($0)] }
+        values.update(repeating: -.infinity, count: count)
+        for (t, v) in zip(dedup, saved) { values[Int(t)] = v }
+        allowed = dedup
+    }
+
+    /// Applies a bit mask (bit `t % 64` of word `t / 64` set = token `t` allowed). When few
+    /// tokens remain, records them so sampling is sparse.
+    public mutating func apply(mask: UnsafePointer<UInt64>, allowedCount: Int) {
+        let sparse = allowedCount * 8 < count
+        var list: [TokenID] = []
+        if sparse { list.reserveCapacity(allowedCount) }
+        let words = (count + 63) / 64
+        for w in 0..<words {
+            let bits = mask[w]
+            let base = w * 64
+            let n = min(64, count - base)
+            if bits == ~0 && n == 64 {
+                if sparse { for i in 0..<64 { list.append(TokenID(base + i)) } }
+                continue
+            }
+            if bits == 0 { (values + base).update(repeating: -.infinity, count: n); continue }
+            for i in 0..<n {
+                if bits & (1 << UInt64(i)) == 0 { values[base + i] = -.infinity } else if sparse { list.append(TokenID(base + i)) }
+            }
+        }
+        if sparse {
+            if let previous = allowed {
+                let before = Set(previous)
+                list = list.filter { before.contains($0) }
+            }
+            allowed = list
+        } else if let previous = allowed {
+            allowed = previous.filter { values[Int($0)] > -.infinity }
+        }
+    }
+
+    /// Adds `bias` to one token's logit.
+    public mutating func bias(_ token: TokenID, by bias: Float) {
+        guard token >= 0, Int(token) < count else { return }
+        values[Int(token)] += bias
+    }
+}
+
+/// A per-step hook on decoding: constrains or biases each next token, and follows the tokens
+/// actually chosen. Grammar constraints, forced openings and token bans are processors.
+///
+/// A processor belongs to one generation at a time and is called on that generation's
+/// thread only; beam search calls `copy()` to give each beam its own.
+public protocol LogitsProcessor: AnyObject, Sendable {
+    /// Masks or biases the next token's logits. Throws when the processor cannot go on (for
+    /// example a grammar state that no token of the vocabulary can continue).
+    func process(_ logits: inout TokenLogits) throws
+    /// Tells the processor which token was chosen (never an end-of-generation token).
+    func accept(_ token: TokenID) throws
+    /// True when the processor allows nothing more: generation stops (`StopReason.complete`).
+    var isFinished: Bool { get }
+    /// An independent processor in the same state.
+    func copy() -> any LogitsProcessor
+}

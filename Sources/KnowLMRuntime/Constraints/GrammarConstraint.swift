@@ -1,0 +1,168 @@
+import Foundation
+import KnowLMCore
+
+/// A grammar bound to a vocabulary: computes, for any matcher state, which tokens may come
+/// next, and caches the answers.
+///
+/// Masks are cached twice: per full state, and per *truncated* state (each stack cut to its top
+/// few nodes). Most tokens never leave the innermost rules (a token inside a JSON string is
+/// decided by the string rule alone), so one truncated mask serves every context the same rule
+/// is used in; only the tokens that reach below the cut are re-checked against the full state.
+/// Not thread-safe: one engine per owner (a generation, or a caller that serialises).
+public final class GrammarEngine: @unchecked Sendable {
+    // @unchecked: used by one generation at a time (see LogitsProcessor).
+    public let grammar: CompiledGrammar
+    public let trie: VocabularyTrie
+    let matcher: GrammarMatcher
+    /// Stack nodes kept when truncating states for the shared mask cache.
+    static let truncationDepth = 2
+    private let words: Int
+
+    struct Mask {
+        var bits: [UInt64]
+        var count: Int
+        /// Trie nodes whose subtrees the truncated walk could not decide.
+        var uncertain: [Int32]
+    }
+    private var truncatedMasks: [Int32: Mask] = [:]
+    private var fullMasks: [Int32: Mask] = [:]
+    private static let maxCachedMasks = 2048
+
+    public init(grammar: CompiledGrammar, trie: VocabularyTrie) {
+        self.grammar = grammar
+        self.trie = trie
+        matcher = GrammarMatcher(grammar: grammar)
+        words = (trie.vocabularySize + 63) / 64
+    }
+
+    public var initialState: Int32 { matcher.initial }
+    public func isAccepting(_ state: Int32) -> Bool { matcher.isAccepting(state) }
+    public func isComplete(_ state: Int32) -> Bool { matcher.isComplete(state) }
+    public func isDead(_ state: Int32) -> Bool { state == GrammarMatcher.dead }
+
+    /// The state after `bytes` (dead when they are not a prefix of any string of the grammar).
+    public func advance(_ state: Int32, bytes: [UInt8]) -> Int32 { matcher.advance(state, bytes) }
+
+    /// The state after `token`.
+    public func advance(_ state: Int32, token: TokenID) -> Int32 {
+        guard token >= 0, Int(token) < trie.tokenBytes.count else { return GrammarMatcher.dead }
+        let bytes = trie.tokenBytes[Int(token)]
+        guard !bytes.isEmpty else { return GrammarMatcher.dead }
+        return matcher.advance(state, bytes)
+    }
+
+    /// Whether the grammar matches the whole of `bytes`.
+    public func matches(_ bytes: [UInt8]) -> Bool { matcher.isAccepting(matcher.advance(matcher.initial, bytes)) }
+
+    /// The tokens allowed in `state` (end-of-generation tokens excluded: allow those when
+    /// `isAccepting`), as a bit mask with `vocabularySize` bits, and how many are set.
+    public func mask(for state: Int32) -> (bits: [UInt64], count: Int) {
+        if let m = fullMasks[state] { return (m.bits, m.count) }
+        let t = matcher.truncated(state, depth: Self.truncationDepth)
+        let base: Mask
+        if let m = truncatedMasks[t] { base = m } else {
+            base = walk(from: 0, state: t)
+            if truncatedMasks.count >= Self.maxCachedMasks { truncatedMasks.removeAll() }
+            truncatedMasks[t] = base
+        }
+        var result = Mask(bits: base.bits, count: base.count, uncertain: [])
+        if !base.uncertain.isEmpty {
+            var covered: Int32 = -1  // skip nodes inside a subtree already re-walked
+            for node in base.uncertain.sorted() where node > covered {
+                let s = matcher.advance(state, trie.path(to: node))
+                covered = trie.subtreeEnd[Int(node)]
+                guard s != GrammarMatcher.dead else { continue }
+                result.bits.withUnsafeMutableBufferPointer { bits in
+                    markTokens(at: node, bits: bits.baseAddress!)
+                    if trie.firstChild[Int(node)] >= 0 { descend(node, s, bits.baseAddress!, uncertain: nil) }
+                }
+            }
+            result.count = result.bits.reduce(0) { $0 + $1.nonzeroBitCount }
+        }
+        if fullMasks.count >= Self.maxCachedMasks { fullMasks.removeAll() }
+        fullMasks[state] = result
+        return (result.bits, result.count)
+    }
+
+    private func walk(from node: Int32, state: Int32) -> Mask {
+        var bits = [UInt64](repeating: 0, count: words)
+        var uncertain: [Int32] = []
+        bits.withUnsafeMutableBufferPointer { b in
+            descend(node, state, b.baseAddress!, uncertain: &uncertain)
+        }
+        return Mask(bits: bits, count: bits.reduce(0) { $0 + $1.nonzeroBitCount }, uncertain: uncertain)
+    }
+
+    @inline(__always) private func markTokens(at node: Int32, bits: UnsafeMutablePointer<UInt64>) {
+        let start = Int(trie.tokenStart[Int(node)])
+        for i in start..<(start + Int(trie.endCount[Int(node)])) {
+            let t = Int(trie.sortedTokens[i])
+            bits[t >> 6] |= 1 << UInt64(t & 63)
+        }
+    }
+
+    private func descend(_ node: Int32, _ state: Int32, _ bits: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<[Int32]>?) {
+        let sentinel = matcher.hasSentinel[Int(state)]
+        var child = trie.firstChild[Int(node)]
+        while child >= 0 {
+            if sentinel, let uncertain { uncertain.pointee.append(child) }
+            let s = matcher.next(state, trie.byte[Int(child)])
+            if s != GrammarMatcher.dead {
+                markTokens(at: child, bits: bits)
+                if trie.firstChild[Int(child)] >= 0 { descend(child, s, bits, uncertain: uncertain) }
+            }
+            child = trie.nextSibling[Int(child)]
+        }
+    }
+
+    private func descend(_ node: Int32, _ state: Int32, _ bits: UnsafeMutablePointer<UInt64>, uncertain: inout [Int32]) {
+        withUnsafeMutablePointer(to: &uncertain) { descend(node, state, bits, uncertain: $0) }
+    }
+}
+
+/// Constrains generation to a grammar: only tokens that keep the output a prefix of some
+/// string of the grammar are allowed; end-of-generation only where the grammar accepts; the
+/// generation stops by itself when the grammar allows nothing more.
+public final class GrammarConstraint: LogitsProcessor, @unchecked Sendable {
+    // @unchecked: used by one generation at a time (see LogitsProcessor).
+    public let engine: GrammarEngine
+    public private(set) var state: Int32
+
+    public init(engine: GrammarEngine) {
+        self.engine = engine
+        state = engine.initialState
+    }
+
+    public convenience init(grammar: CompiledGrammar, trie: VocabularyTrie) {
+        self.init(engine: GrammarEngine(grammar: grammar, trie: trie))
+    }
+
+    public func process(_ logits: inout TokenLogits) throws {
+        var (bits, count) = engine.mask(for: state)
+        if engine.isAccepting(state) {
+            for t in logits.endOfGeneration where Int(t) < engine.trie.vocabularySize {
+                if bits[Int(t) >> 6] & (1 << UInt64(t & 63)) == 0 { bits[Int(t) >> 6] |= 1 << UInt64(t & 63); count += 1 }
+            }
+        }
+        guard count > 0 else { throw RuntimeError.constraintUnsatisfiable(step: logits.generated.count) }
+        let needed = (logits.count + 63) / 64  // the model may have rows beyond the tokenizer's vocabulary
+        if bits.count < needed { bits += [UInt64](repeating: 0, count: needed - bits.count) }
+        bits.withUnsafeBufferPointer { logits.apply(mask: $0.baseAddress!, allowedCount: count) }
+    }
+
+    public func accept(_ token: TokenID) throws {
+        let next = engine.advance(state, token: token)
+        guard !engine.isDead(next) else {
+            throw RuntimeError.grammar("token \(token) does not continue the grammar (a processor before this one allowed it)")
+        }
+        state = next
+    }
+
+    public var isFinished: Bool { engine.isComplete(state) }
+
+    public func copy() -> any LogitsProcessor {
+        let c = GrammarConstraint(engine: engine)
+        c.state = state
+        return c
+    }
+}
