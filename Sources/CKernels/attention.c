@@ -92,6 +92,14 @@ size_t kl_attention_llamacpp_scratch(int n_kv_pad, int d, int dv) {
     return (size_t)2 * d + (size_t)2 * n_kv_pad + (size_t)dv * 64;
 }
 
+int kl_attention_llamacpp_is_fast(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    return kl_internal_active_isa() >= 2;
+#else
+    return 0;
+#endif
+}
+
 void kl_attention_llamacpp(int n_q, int n_kv, int n_kv_pad, int d, int dv,
                            const float *q, size_t q_stride,
                            const uint16_t *k, size_t k_stride,

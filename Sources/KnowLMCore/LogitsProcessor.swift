@@ -10,8 +10,12 @@ public struct TokenLogits {
     /// Tokens that end a generation (EOS, `<end_of_turn>`), for processors that allow them
     /// only when their constraint is complete.
     public let endOfGeneration: Set<TokenID>
-    /// When non-nil, every token outside this list is `-infinity` (ascending ids).
+    /// When non-nil, the only tokens that may be chosen (ascending ids). It is authoritative:
+    /// a processor that narrows to a short list does not spend a pass over the whole row
+    /// writing `-infinity` outside it; `maskOutsideAllowed()` does that for code that reads
+    /// the full row.
     public private(set) var allowed: [TokenID]?
+    private var rowIsMasked = true
 
     public init(values: UnsafeMutablePointer<Float>, count: Int, generated: [TokenID], endOfGeneration: Set<TokenID>) {
         self.values = values; self.count = count; self.generated = generated; self.endOfGeneration = endOfGeneration
@@ -29,41 +33,58 @@ public struct TokenLogits {
         var dedup: [TokenID] = []
         dedup.reserveCapacity(kept.count)
         for t in kept where dedup.last != t { dedup.append(t) }
-        let saved = dedup.map { values[Int($0)] }
-        values.update(repeating: -.infinity, count: count)
-        for (t, v) in zip(dedup, saved) { values[Int(t)] = v }
         allowed = dedup
+        rowIsMasked = false
+    }
+
+    /// Writes `-infinity` into every logit outside `allowed` (a no-op when nothing narrowed
+    /// the row to a list, or when it is already done).
+    public mutating func maskOutsideAllowed() {
+        guard let allowed, !rowIsMasked else { return }
+        let kept = allowed.map { values[Int($0)] }
+        values.update(repeating: -.infinity, count: count)
+        for (t, v) in zip(allowed, kept) { values[Int(t)] = v }
+        rowIsMasked = true
     }
 
     /// Applies a bit mask (bit `t % 64` of word `t / 64` set = token `t` allowed). When few
     /// tokens remain, records them so sampling is sparse.
     public mutating func apply(mask: UnsafePointer<UInt64>, allowedCount: Int) {
-        let sparse = allowedCount * 8 < count
-        var list: [TokenID] = []
-        if sparse { list.reserveCapacity(allowedCount) }
         let words = (count + 63) / 64
-        for w in 0..<words {
-            let bits = mask[w]
-            let base = w * 64
-            let n = min(64, count - base)
-            if bits == ~0 && n == 64 {
-                if sparse { for i in 0..<64 { list.append(TokenID(base + i)) } }
-                continue
+        let tail = count - (words - 1) * 64
+        let lastValid: UInt64 = tail == 64 ? ~0 : (1 << UInt64(tail)) - 1
+        if allowedCount * 8 < count {
+            // Few allowed: keep their logits, fill the row with -infinity in one pass, put them back.
+            var list: [TokenID] = []
+            list.reserveCapacity(allowedCount)
+            for w in 0..<words {
+                var bits = mask[w]
+                if w == words - 1 { bits &= lastValid }
+                while bits != 0 {
+                    list.append(TokenID(w * 64 + bits.trailingZeroBitCount))
+                    bits &= bits - 1
+                }
             }
-            if bits == 0 { (values + base).update(repeating: -.infinity, count: n); continue }
-            for i in 0..<n {
-                if bits & (1 << UInt64(i)) == 0 { values[base + i] = -.infinity } else if sparse { list.append(TokenID(base + i)) }
-            }
-        }
-        if sparse {
             if let previous = allowed {
                 let before = Set(previous)
                 list = list.filter { before.contains($0) }
             }
             allowed = list
-        } else if let previous = allowed {
-            allowed = previous.filter { values[Int($0)] > -.infinity }
+            rowIsMasked = false
+            return
         }
+        // Most allowed: visit only the blocked tokens.
+        maskOutsideAllowed()
+        for w in 0..<words {
+            var blocked = ~mask[w]
+            if w == words - 1 { blocked &= lastValid }
+            let base = w * 64
+            while blocked != 0 {
+                values[base + blocked.trailingZeroBitCount] = -.infinity
+                blocked &= blocked - 1
+            }
+        }
+        if let previous = allowed { allowed = previous.filter { values[Int($0)] > -.infinity } }
     }
 
     /// Adds `bias` to one token's logit.

@@ -102,6 +102,16 @@ void kl_gemm(int wtype, int64_t k, const void *W, size_t w_row_bytes,
  *    >= 2 llamafile tinyBLAS. Independent of how the caller splits the n_q rows.
  * scratch: kl_attention_llamacpp_scratch(n_kv_pad, d, dv) floats (2*d + 2*n_kv_pad + 64*dv). */
 size_t kl_attention_llamacpp_scratch(int n_kv_pad, int d, int dv);
+
+/* Attention over the same fp16 K/V cache and mask layout, vectorised (AVX2/FMA/F16C, scalar
+ * fallback) in no particular summation order: for CPUs where the exact emulation above has
+ * no fast implementation. scores: n_kv floats of scratch. */
+void kl_attention_f16_fast(int n_q, int n_kv, int d, int dv,
+                           const float *q, size_t q_stride, const uint16_t *k, size_t k_stride,
+                           const uint16_t *v, size_t v_stride, const float *mask, size_t mask_stride,
+                           float kq_scale, float *scores, float *out, size_t out_stride);
+/* 1 when kl_attention_llamacpp runs vectorised (AVX-512); elsewhere it is the scalar emulation. */
+int kl_attention_llamacpp_is_fast(void);
 void kl_attention_llamacpp(int n_q, int n_kv, int n_kv_pad, int d, int dv,
                            const float *q, size_t q_stride,
                            const uint16_t *k, size_t k_stride,

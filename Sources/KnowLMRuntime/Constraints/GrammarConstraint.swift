@@ -67,14 +67,13 @@ public final class GrammarEngine: @unchecked Sendable {
         }
         var result = Mask(bits: base.bits, count: base.count, uncertain: [])
         if !base.uncertain.isEmpty {
-            var covered: Int32 = -1  // skip nodes inside a subtree already re-walked
-            for node in base.uncertain.sorted() where node > covered {
-                let s = matcher.advance(state, trie.path(to: node))
-                covered = trie.subtreeEnd[Int(node)]
-                guard s != GrammarMatcher.dead else { continue }
-                result.bits.withUnsafeMutableBufferPointer { bits in
-                    markTokens(at: node, bits: bits.baseAddress!)
-                    if trie.firstChild[Int(node)] >= 0 { descend(node, s, bits.baseAddress!, uncertain: nil) }
+            // Subtrees the truncated walk left open: walk them again from the full state.
+            result.bits.withUnsafeMutableBufferPointer { bits in
+                var covered: Int32 = -1
+                for node in base.uncertain where node > covered {
+                    covered = trie.subtreeEnd[Int(node)]
+                    let s = matcher.advance(state, trie.path(to: node))
+                    if s != GrammarMatcher.dead { walk(from: node, state: s, bits: bits.baseAddress!, uncertain: nil) }
                 }
             }
             result.count = result.bits.reduce(0) { $0 + $1.nonzeroBitCount }
@@ -88,35 +87,64 @@ public final class GrammarEngine: @unchecked Sendable {
         var bits = [UInt64](repeating: 0, count: words)
         var uncertain: [Int32] = []
         bits.withUnsafeMutableBufferPointer { b in
-            descend(node, state, b.baseAddress!, uncertain: &uncertain)
+            walk(from: node, state: state, bits: b.baseAddress!, uncertain: &uncertain)
         }
+        uncertain.sort()
         return Mask(bits: bits, count: bits.reduce(0) { $0 + $1.nonzeroBitCount }, uncertain: uncertain)
     }
 
-    @inline(__always) private func markTokens(at node: Int32, bits: UnsafeMutablePointer<UInt64>) {
-        let start = Int(trie.tokenStart[Int(node)])
-        for i in start..<(start + Int(trie.endCount[Int(node)])) {
-            let t = Int(trie.sortedTokens[i])
-            bits[t >> 6] |= 1 << UInt64(t & 63)
-        }
+    private func walk(from node: Int32, state: Int32, bits: UnsafeMutablePointer<UInt64>, uncertain: inout [Int32]) {
+        withUnsafeMutablePointer(to: &uncertain) { walk(from: node, state: state, bits: bits, uncertain: $0) }
     }
 
-    private func descend(_ node: Int32, _ state: Int32, _ bits: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<[Int32]>?) {
-        let sentinel = matcher.hasSentinel[Int(state)]
-        var child = trie.firstChild[Int(node)]
-        while child >= 0 {
-            if sentinel, let uncertain { uncertain.pointee.append(child) }
-            let s = matcher.next(state, trie.byte[Int(child)])
-            if s != GrammarMatcher.dead {
-                markTokens(at: child, bits: bits)
-                if trie.firstChild[Int(child)] >= 0 { descend(child, s, bits, uncertain: uncertain) }
+    /// Marks every token below `node` (not `node`'s own) that the bytes keep alive from `state`.
+    /// Depth-first over the trie with an explicit stack; a state holding the sentinel (the walk
+    /// reached below the truncation) records its node in `uncertain` instead of descending.
+    private func walk(from node: Int32, state: Int32, bits: UnsafeMutablePointer<UInt64>,
+                      uncertain: UnsafeMutablePointer<[Int32]>?) {
+        let firstChild = trie.firstChild, nextSibling = trie.nextSibling, byte = trie.byte
+        let tokenStart = trie.tokenStart, endCount = trie.endCount, sortedTokens = trie.sortedTokens
+        let depth = trie.maxDepth + 2
+        let nodes = UnsafeMutablePointer<Int32>.allocate(capacity: depth)
+        let states = UnsafeMutablePointer<Int32>.allocate(capacity: depth)
+        defer { nodes.deallocate(); states.deallocate() }
+        var table = matcher.table
+        var flags = matcher.flags
+        // nodes[d]: the next child to try at depth d; states[d]: the state at its parent.
+        var top = 0
+        if flags[Int(state)] & GrammarMatcher.sentinelFlag != 0 {
+            if let uncertain { uncertain.pointee.append(node) }
+            return
+        }
+        nodes[0] = firstChild[Int(node)]
+        states[0] = state
+        while top >= 0 {
+            let child = nodes[top]
+            if child < 0 { top -= 1; continue }
+            nodes[top] = nextSibling[Int(child)]
+            let from = states[top]
+            var next = table[Int(from) << 8 | Int(byte[Int(child)])]
+            if next < 0 {
+                next = matcher.computeNext(from, byte[Int(child)])
+                table = matcher.table
+                flags = matcher.flags
             }
-            child = trie.nextSibling[Int(child)]
+            if next == GrammarMatcher.dead { continue }
+            let start = Int(tokenStart[Int(child)])
+            for i in start..<(start + Int(endCount[Int(child)])) {
+                let t = Int(sortedTokens[i])
+                bits[t >> 6] |= 1 << UInt64(t & 63)
+            }
+            let grandchild = firstChild[Int(child)]
+            if grandchild < 0 { continue }
+            if flags[Int(next)] & GrammarMatcher.sentinelFlag != 0 {
+                if let uncertain { uncertain.pointee.append(child) }
+                continue
+            }
+            top += 1
+            nodes[top] = grandchild
+            states[top] = next
         }
-    }
-
-    private func descend(_ node: Int32, _ state: Int32, _ bits: UnsafeMutablePointer<UInt64>, uncertain: inout [Int32]) {
-        withUnsafeMutablePointer(to: &uncertain) { descend(node, state, bits, uncertain: $0) }
     }
 }
 

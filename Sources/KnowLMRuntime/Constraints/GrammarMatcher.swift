@@ -22,21 +22,36 @@ final class GrammarMatcher {
     static let dead: Int32 = 0
     private(set) var stateStacks: [[Int32]] = [[]]
     private var stateIndex: [[Int32]: Int32] = [[]: 0]
-    private var transitions: [Int32] = Array(repeating: -1, count: 256)
-    private(set) var accepting: [Bool] = [false]
-    private(set) var hasSentinel: [Bool] = [false]
+    /// `table[state << 8 | byte]`: the next state, or -1 while not computed. Raw memory so the
+    /// mask walk reads it without bounds or exclusivity checks; reallocated as states are
+    /// added (callers re-read `table` after `computeNext`).
+    private(set) var table: UnsafeMutablePointer<Int32>
+    /// Per state: bit 0 accepting, bit 1 holds the sentinel stack.
+    private(set) var flags: UnsafeMutablePointer<UInt8>
+    private var capacity = 64
+    static let acceptingFlag: UInt8 = 1
+    static let sentinelFlag: UInt8 = 2
     private var truncatedCache: [Int32: Int32] = [:]
 
     /// The state before any byte.
     private(set) var initial: Int32 = 0
 
     init(grammar: CompiledGrammar) {
+        table = .allocate(capacity: 64 << 8)
+        table.update(repeating: -1, count: 64 << 8)
+        flags = .allocate(capacity: 64)
+        flags[0] = 0
         self.grammar = grammar
         symbols = grammar.symbols
         sets = grammar.byteSets
         var start: [Int32] = []
         for a in grammar.ruleStarts[0] { expand(a, parent: Self.emptyStack, into: &start) }
         initial = intern(start)
+    }
+
+    deinit {
+        table.deallocate()
+        flags.deallocate()
     }
 
     var stateCount: Int { stateStacks.count }
@@ -78,21 +93,32 @@ final class GrammarMatcher {
         let id = Int32(stateStacks.count)
         stateStacks.append(unique)
         stateIndex[unique] = id
-        transitions.append(contentsOf: repeatElement(-1, count: 256))
-        accepting.append(unique.first == Self.emptyStack)
-        hasSentinel.append(unique.contains(Self.sentinel))
+        if Int(id) >= capacity {
+            let bigger = capacity * 2
+            let newTable = UnsafeMutablePointer<Int32>.allocate(capacity: bigger << 8)
+            newTable.update(from: table, count: capacity << 8)
+            (newTable + (capacity << 8)).update(repeating: -1, count: (bigger - capacity) << 8)
+            table.deallocate()
+            table = newTable
+            let newFlags = UnsafeMutablePointer<UInt8>.allocate(capacity: bigger)
+            newFlags.update(from: flags, count: capacity)
+            flags.deallocate()
+            flags = newFlags
+            capacity = bigger
+        }
+        flags[Int(id)] = (unique.first == Self.emptyStack ? Self.acceptingFlag : 0)
+            | (unique.contains(Self.sentinel) ? Self.sentinelFlag : 0)
         return id
     }
 
     /// The state after reading `byte` in `state` (dead when the byte is not allowed).
     @inline(__always) func next(_ state: Int32, _ byte: UInt8) -> Int32 {
-        let slot = Int(state) << 8 | Int(byte)
-        let cached = transitions[slot]
+        let cached = table[Int(state) << 8 | Int(byte)]
         if cached >= 0 { return cached }
         return computeNext(state, byte)
     }
 
-    private func computeNext(_ state: Int32, _ byte: UInt8) -> Int32 {
+    func computeNext(_ state: Int32, _ byte: UInt8) -> Int32 {
         var out: [Int32] = []
         for stack in stateStacks[Int(state)] where stack > Self.sentinel {
             let position = nodePosition[Int(stack)]
@@ -101,7 +127,7 @@ final class GrammarMatcher {
             }
         }
         let result = out.isEmpty ? Self.dead : intern(out)
-        transitions[Int(state) << 8 | Int(byte)] = result
+        table[Int(state) << 8 | Int(byte)] = result
         return result
     }
 
@@ -116,7 +142,7 @@ final class GrammarMatcher {
     }
 
     /// True when the input may end in `state`.
-    func isAccepting(_ state: Int32) -> Bool { accepting[Int(state)] }
+    func isAccepting(_ state: Int32) -> Bool { flags[Int(state)] & Self.acceptingFlag != 0 }
 
     /// True when `state` accepts and no byte can follow.
     func isComplete(_ state: Int32) -> Bool { stateStacks[Int(state)] == [Self.emptyStack] }

@@ -6,17 +6,22 @@ import KnowLMCore
 public final class VocabularyTrie: @unchecked Sendable {
     // @unchecked: immutable after init.
     public let vocabularySize: Int
+    // Raw memory (freed in deinit): the mask walk visits every node, and reads here must not
+    // pay for bounds or exclusivity checks.
     /// Node 0 is the root (the empty string).
-    let firstChild: [Int32]
-    let nextSibling: [Int32]
-    let byte: [UInt8]
-    let parent: [Int32]
+    let firstChild: UnsafeMutablePointer<Int32>
+    let nextSibling: UnsafeMutablePointer<Int32>
+    let byte: UnsafeMutablePointer<UInt8>
+    let parent: UnsafeMutablePointer<Int32>
     /// Tokens whose bytes end exactly at the node: `sortedTokens[tokenStart[n] ..< tokenStart[n] + endCount[n]]`.
-    let tokenStart: [Int32]
-    let endCount: [Int32]
+    let tokenStart: UnsafeMutablePointer<Int32>
+    let endCount: UnsafeMutablePointer<Int32>
     /// Last node of the node's subtree (preorder), inclusive.
-    let subtreeEnd: [Int32]
-    let sortedTokens: [TokenID]
+    let subtreeEnd: UnsafeMutablePointer<Int32>
+    let sortedTokens: UnsafeMutablePointer<TokenID>
+    /// Longest token in bytes (the depth of the trie).
+    let maxDepth: Int
+    public let nodeCount: Int
     /// Bytes of every token (empty for control tokens, which no grammar can produce).
     public let tokenBytes: [[UInt8]]
 
@@ -30,7 +35,8 @@ public final class VocabularyTrie: @unchecked Sendable {
         let order = (0..<n).filter { !bytes[$0].isEmpty }.sorted {
             bytes[$0].lexicographicallyPrecedes(bytes[$1])
         }
-        sortedTokens = order.map { TokenID($0) }
+        sortedTokens = Self.copy(order.map { TokenID($0) })
+        maxDepth = order.map { bytes[$0].count }.max() ?? 0
 
         var firstChild: [Int32] = [-1], nextSibling: [Int32] = [-1], byte: [UInt8] = [0], parent: [Int32] = [-1]
         var tokenStart: [Int32] = [0], endCount: [Int32] = [0]
@@ -63,11 +69,23 @@ public final class VocabularyTrie: @unchecked Sendable {
             while child >= 0 { last = max(last, subtreeEnd[Int(child)]); child = nextSibling[Int(child)] }
             subtreeEnd[node] = last
         }
-        self.firstChild = firstChild; self.nextSibling = nextSibling; self.byte = byte; self.parent = parent
-        self.tokenStart = tokenStart; self.endCount = endCount; self.subtreeEnd = subtreeEnd
+        nodeCount = firstChild.count
+        self.firstChild = Self.copy(firstChild); self.nextSibling = Self.copy(nextSibling); self.byte = Self.copy(byte)
+        self.parent = Self.copy(parent); self.tokenStart = Self.copy(tokenStart); self.endCount = Self.copy(endCount)
+        self.subtreeEnd = Self.copy(subtreeEnd)
     }
 
-    public var nodeCount: Int { firstChild.count }
+    deinit {
+        for p in [firstChild, nextSibling, parent, tokenStart, endCount, subtreeEnd] { p.deallocate() }
+        byte.deallocate()
+        sortedTokens.deallocate()
+    }
+
+    private static func copy<T>(_ array: [T]) -> UnsafeMutablePointer<T> {
+        let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, array.count))
+        if !array.isEmpty { array.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: array.count) } }
+        return p
+    }
 
     /// Bytes from the root to `node`.
     func path(to node: Int32) -> [UInt8] {

@@ -32,12 +32,15 @@ struct GenerationLoop {
     }
 
     /// Runs every processor over the next token's logits. Returns the allowed list when one
-    /// narrowed it; throws when they leave no token at all.
+    /// narrowed it (then only those tokens may be chosen; with `fullRow`, every other logit is
+    /// also set to `-infinity`); throws when they leave no token at all.
     static func constrain(_ logits: UnsafeMutablePointer<Float>, vocabulary: Int, generated: [TokenID],
-                          endOfGeneration: Set<TokenID>, processors: [any LogitsProcessor]) throws -> [TokenID]? {
+                          endOfGeneration: Set<TokenID>, processors: [any LogitsProcessor],
+                          fullRow: Bool = false) throws -> [TokenID]? {
         guard !processors.isEmpty else { return nil }
         var view = TokenLogits(values: logits, count: vocabulary, generated: generated, endOfGeneration: endOfGeneration)
         for processor in processors { try processor.process(&view) }
+        if fullRow { view.maskOutsideAllowed() }
         if let allowed = view.allowed {
             if allowed.isEmpty { throw RuntimeError.constraintUnsatisfiable(step: generated.count) }
         } else {
@@ -168,7 +171,8 @@ struct GenerationLoop {
                 let score = beams[b].score
                 try beams[b].logits.withUnsafeMutableBufferPointer { l in
                     _ = try Self.constrain(l.baseAddress!, vocabulary: vocab, generated: generated,
-                                           endOfGeneration: tokenizer.endOfGenerationIDs, processors: beamProcessors)
+                                           endOfGeneration: tokenizer.endOfGenerationIDs, processors: beamProcessors,
+                                           fullRow: true)
                     let (m, ls) = Sampler.logSoftmax(l.baseAddress!, count: vocab)
                     for (token, logit) in Sampler.topK(l.baseAddress!, count: vocab, k: width * 2) where logit > -.infinity {
                         candidates.append((b, token, score + logit - m - ls))

@@ -267,6 +267,13 @@ public final class Transformer: @unchecked Sendable {
     /// Attention computed by `kl_attention_llamacpp`: fp16 keys and values, llama.cpp's
     /// kernel choice by batch size, and its padded KV length (multiples of 256, at most the
     /// context), so the result is bit-identical to llama.cpp's.
+    /// Whether llama.cpp's attention order is emulated bit for bit. Only the AVX-512 kernel
+    /// does that at speed; elsewhere (AVX2 CPUs, where llama.cpp's own build sums in other
+    /// orders too) the vectorised fp16 attention runs instead of a scalar emulation ~10x slower.
+    /// `KNOWLM_EXACT_ATTENTION=1` forces the emulation (for checks against llama.cpp).
+    static let exactAttention: Bool = kl_attention_llamacpp_is_fast() != 0
+        || ProcessInfo.processInfo.environment["KNOWLM_EXACT_ATTENTION"] == "1"
+
     private func llamaCppAttention(cache: KVCache, state: InferenceState, rows n: Int, position0: Int, sliding: Bool) {
         let c = config
         let dk = c.keyLength, dv = c.valueLength
@@ -288,7 +295,8 @@ public final class Transformer: @unchecked Sendable {
         }
         let qStride = c.headCount * dk, kStride = c.kvHeadCount * dk, vStride = c.kvHeadCount * dv
         let scale = c.scalesQueries ? 1 : c.attentionScale
-        let scratchSize = kl_attention_llamacpp_scratch(Int32(padded), Int32(dk), Int32(dv))
+        let exact = Self.exactAttention
+        let scratchSize = exact ? kl_attention_llamacpp_scratch(Int32(padded), Int32(dk), Int32(dv)) : max(1, active)
         // Work items: (head, block of query rows). Results do not depend on the split.
         let rowBlock = max(1, min(n, 32))
         let blocks = (n + rowBlock - 1) / rowBlock
@@ -300,6 +308,14 @@ public final class Transformer: @unchecked Sendable {
                 let h = item / blocks, r0 = item % blocks * rowBlock
                 let rows = min(rowBlock, n - r0)
                 let g = h / group
+                guard exact else {
+                    kl_attention_f16_fast(Int32(rows), Int32(active), Int32(dk), Int32(dv),
+                                          q + r0 * qStride + h * dk, qStride,
+                                          cache.halfKeys + g * dk, kStride, cache.halfValues + g * dv, vStride,
+                                          mask + r0 * slots, slots, scale, scratch, out + r0 * c.headCount * dv + h * dv,
+                                          c.headCount * dv)
+                    continue
+                }
                 kl_attention_llamacpp(Int32(rows), Int32(active), Int32(padded), Int32(dk), Int32(dv),
                                       q + r0 * qStride + h * dk, qStride,
                                       cache.halfKeys + g * dk, kStride, cache.halfValues + g * dv, vStride,
