@@ -109,4 +109,13 @@ public protocol LogitsProcessor: AnyObject, Sendable {
     var isFinished: Bool { get }
     /// An independent processor in the same state.
     func copy() -> any LogitsProcessor
+    /// Whether `token` may be chosen now, when `remaining` tokens (this one included) are left
+    /// before the token limit. A check on the sampled token only (cheap where a mask over the
+    /// whole vocabulary would not be): a grammar refuses tokens after which it could no longer
+    /// be completed in time, so output cut by the limit still parses. Default: yes.
+    func permits(_ token: TokenID, remaining: Int) -> Bool
+}
+
+extension LogitsProcessor {
+    public func permits(_ token: TokenID, remaining: Int) -> Bool { true }
 }

@@ -104,5 +104,6 @@ final class TimedProcessor: LogitsProcessor, @unchecked Sendable {
     }
     func accept(_ token: TokenID) throws { try inner.accept(token) }
     var isFinished: Bool { inner.isFinished }
+    func permits(_ token: TokenID, remaining: Int) -> Bool { inner.permits(token, remaining: remaining) }
     func copy() -> any LogitsProcessor { TimedProcessor(inner.copy() as! GrammarConstraint) }
 }

@@ -31,6 +31,21 @@ import Testing
         }
     }
 
+    /// A token limit that falls mid-output still gives text that parses: near the limit the
+    /// grammar refuses tokens after which it could not be closed in time.
+    @Test func outputCutByTheTokenLimitStillParses() throws {
+        let llm = try Fixtures.defaultModel()
+        let schema = #"{"type": "object", "properties": {"query": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}}, "required": ["query", "tags"]}"#
+        let engine = GrammarEngine(grammar: try JSONSchemaGrammar.compile(schema), trie: llm.vocabularyTrie)
+        let prompt = "Write a very long search query about the history of the Roman empire as JSON: "
+        for limit in [20, 28, 40] {
+            let result = try llm.generate(tokens: try llm.tokenizer.encode(prompt, addBOS: true, parseSpecial: false),
+                                          parameters: .greedy(maxTokens: limit), processors: [GrammarConstraint(engine: engine)])
+            #expect(result.tokens.count <= limit)
+            #expect(engine.matches(Array(result.text.utf8)), "limit \(limit): \(result.text)")
+        }
+    }
+
     @Test func copyConstraintKeepsMentionsInTheInput() throws {
         let llm = try Fixtures.defaultModel()
         let input = "Ada Lovelace worked with Charles Babbage in London."

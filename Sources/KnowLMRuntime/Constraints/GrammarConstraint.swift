@@ -51,6 +51,32 @@ public final class GrammarEngine: @unchecked Sendable {
         return matcher.advance(state, bytes)
     }
 
+    /// The fewest bytes that take `state` to an accepting state (breadth-first over the
+    /// automaton, memoised; 0 when the search would be too large, so callers stay permissive).
+    public func distanceToAccept(_ state: Int32) -> Int {
+        if let d = distances[state] { return d }
+        var frontier: [Int32] = [state]
+        var seen: Set<Int32> = [state]
+        var depth = 0
+        var result = 0
+        search: while !frontier.isEmpty && seen.count < 20_000 {
+            var next: [Int32] = []
+            for s in frontier {
+                if matcher.isAccepting(s) { result = depth; break search }
+                for b in 0...255 {
+                    let t = matcher.next(s, UInt8(b))
+                    if t != GrammarMatcher.dead && seen.insert(t).inserted { next.append(t) }
+                }
+            }
+            frontier = next
+            depth += 1
+            result = frontier.isEmpty ? Int.max : 0
+        }
+        distances[state] = result
+        return result
+    }
+    private var distances: [Int32: Int] = [:]
+
     /// Whether the grammar matches the whole of `bytes`.
     public func matches(_ bytes: [UInt8]) -> Bool { matcher.isAccepting(matcher.advance(matcher.initial, bytes)) }
 
@@ -188,8 +214,24 @@ public final class GrammarConstraint: LogitsProcessor, @unchecked Sendable {
 
     public var isFinished: Bool { engine.isComplete(state) }
 
+    /// Refuses a token after which the grammar could not be completed within the tokens left
+    /// (each later token spells at least one byte), so output cut by the token limit parses.
+    public func permits(_ token: TokenID, remaining: Int) -> Bool {
+        guard closesBeforeLimit else { return true }
+        // Counting one byte per token is conservative: when even that bound cannot be met from
+        // here, refusing would only stop generation, so the limit decides as usual.
+        guard engine.distanceToAccept(state) <= remaining else { return true }
+        let after = engine.advance(state, token: token)
+        if engine.isDead(after) { return engine.isAccepting(state) }  // an end-of-generation token
+        return engine.distanceToAccept(after) <= remaining - 1
+    }
+
+    /// Whether `permits` holds the output to what can still be completed (default: yes).
+    public var closesBeforeLimit = true
+
     public func copy() -> any LogitsProcessor {
         let c = GrammarConstraint(engine: engine)
+        c.closesBeforeLimit = closesBeforeLimit
         c.state = state
         return c
     }

@@ -87,13 +87,20 @@ struct GenerationLoop {
                 copy.update(from: logits, count: vocabulary)
                 let allowed = try Self.constrain(logits, vocabulary: vocabulary, generated: generated,
                                                  endOfGeneration: endTokens, processors: processors)
-                let token = sampler.sample(logits, vocabulary: vocabulary, history: history, allowed: allowed)
+                guard let token = sampler.sample(logits, vocabulary: vocabulary, history: history, allowed: allowed,
+                                                 processors: processors, remaining: p.maxTokens - generated.count) else {
+                    throw RuntimeError.constraintUnsatisfiable(step: generated.count)
+                }
                 rawLogprob = Sampler.logprobs(copy, count: vocabulary, chosen: token, top: top)
                 sampled = token
             } else {
                 let allowed = try Self.constrain(logits, vocabulary: vocabulary, generated: generated,
                                                  endOfGeneration: endTokens, processors: processors)
-                sampled = sampler.sample(logits, vocabulary: vocabulary, history: history, allowed: allowed)
+                guard let token = sampler.sample(logits, vocabulary: vocabulary, history: history, allowed: allowed,
+                                                 processors: processors, remaining: p.maxTokens - generated.count) else {
+                    throw RuntimeError.constraintUnsatisfiable(step: generated.count)
+                }
+                sampled = token
             }
             let token = sampled
             if endTokens.contains(token) { reason = .endOfSequence; break }

@@ -107,6 +107,27 @@ struct Sampler {
         return TokenLogprob(token: chosen, logprob: logits[Int(chosen)] - m - ls, top: alternatives)
     }
 
+    /// Chooses a token that every processor permits with `remaining` tokens left: samples, and
+    /// while a processor refuses the choice, removes it and samples again (the refusals are
+    /// rare: a grammar closing its output before the token limit). Nil when none is left.
+    mutating func sample(_ logits: UnsafeMutablePointer<Float>, vocabulary: Int, history: ArraySlice<TokenID>,
+                         allowed: [TokenID]?, processors: [any LogitsProcessor], remaining: Int) -> TokenID? {
+        var allowed = allowed
+        var first = true
+        for _ in 0..<vocabulary {
+            let token = sample(logits, vocabulary: vocabulary, history: first ? history : [], allowed: allowed)
+            first = false  // penalties are applied once
+            if logits[Int(token)] == -.infinity { return nil }
+            if processors.allSatisfy({ $0.permits(token, remaining: remaining) }) { return token }
+            logits[Int(token)] = -.infinity
+            if let list = allowed {
+                allowed = list.filter { $0 != token }
+                if allowed!.isEmpty { return nil }
+            }
+        }
+        return nil
+    }
+
     /// Chooses the next token. `logits` may be modified (penalties). With `allowed` (the only
     /// tokens whose logits are finite, from a constraint), only those are looked at.
     mutating func sample(_ logits: UnsafeMutablePointer<Float>, vocabulary: Int, history: ArraySlice<TokenID>,
