@@ -37,7 +37,7 @@ let package = Package(
         .target(
             name: "KnowLMKnowledge",
             dependencies: [
-                "KnowLMCore", "KnowLMRuntime", "CKernels",
+                "KnowLMCore", "CKernels",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The raw SQLite API, for the bulk-import hot path (bind/step without GRDB's
                 // per-call argument arrays).

@@ -49,6 +49,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "scripts", "golden"))
+import jsonschema  # noqa: E402
 import grammar_goldens as gg  # noqa: E402  (close_objects, X_GUIDANCE, instance generator)
 
 DEFAULT_MODEL = "/root/.cache/knowlm/models/gemma-3-270m-q4_k_m.gguf"
@@ -371,6 +372,13 @@ def main():
         }
         if bad:
             res["error"] = "token ids without bytes / out of range: %s" % bad[:5]
+        # knowlm's generated text, checked by the jsonschema package (objects closed as ours are).
+        try:
+            jsonschema.Draft202012Validator(closed).validate(json.loads(res["text"]))
+            res["output_valid"] = True
+        except Exception as e:  # not JSON, or not valid against the schema
+            res["output_valid"] = False
+            res["output_error"] = str(e).splitlines()[0][:200]
         for eng in engines:
             best = None
             compile_ms_min = None
@@ -411,7 +419,8 @@ def main():
             out[c] = statistics.fmean(xs) if xs else None
         return out
 
-    summary = {"mean_over_schemas": {f: agg(f) for f in ("compile_ms", "mask_us_mean", "mask_us_p99")}}
+    summary = {"mean_over_schemas": {f: agg(f) for f in ("compile_ms", "mask_us_mean", "mask_us_p99")},
+               "outputs_valid_jsonschema": "%d/%d" % (sum(1 for r in results if r.get("output_valid")), len(results))}
     if args.json:
         print(json.dumps({"summary": summary, "meta": meta}, ensure_ascii=False))
         return 0
@@ -436,6 +445,10 @@ def main():
     print("  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(hdr, widths))))
     for line in table:
         print("  ".join(x.rjust(w) if i else x.ljust(w) for i, (x, w) in enumerate(zip(line, widths))))
+    print("knowlm outputs valid under jsonschema (Draft 2020-12): %s" % summary["outputs_valid_jsonschema"])
+    for r in results:
+        if not r.get("output_valid"):
+            print("  %s: %s" % (r["schema"], r.get("output_error")))
     errs = [(r["schema"], c, r[c]["error"]) for r in results for c in cols[1:] if r.get(c) and r[c].get("error")]
     errs += [(r["schema"], "input", r["error"]) for r in results if r.get("error")]
     for s, c, e in errs:

@@ -132,8 +132,8 @@ void kl_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n);
 
 /* kl_gemm with the fastest kernels this CPU has: same quantized integer math, but integer
  * partial sums are combined across activation rows before the float step, so results differ
- * from llama.cpp's in the last bits. Used by the default precision; kl_gemm keeps llama.cpp's
- * exact order. */
+ * from llama.cpp's in the last bits. Used by the opt-in `llama.cpp-tiled` precision; kl_gemm
+ * (the default) keeps llama.cpp's exact order. */
 void kl_gemm_tiled(int wtype, int64_t k, const void *W, size_t w_row_bytes,
                    int64_t row_begin, int64_t row_end,
                    const void *A, size_t a_row_bytes, int64_t n_a,

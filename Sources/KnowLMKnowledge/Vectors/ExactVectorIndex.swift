@@ -1,7 +1,6 @@
 import CKernels
 import Foundation
 import GRDB
-import KnowLMRuntime
 
 /// Nearest-neighbour search over stored vectors by inner product (cosine for unit vectors).
 public protocol VectorSearching: AnyObject {
@@ -29,7 +28,7 @@ public final class ExactVectorIndex: VectorSearching, @unchecked Sendable {
 
     /// Loads every embedding of `model` from the knowledge base.
     public static func load(from kb: KnowledgeBase, model: String) throws -> ExactVectorIndex {
-        try BLAS.ensureLoaded()
+        guard kl_blas_load() == 0 else { throw KnowledgeBaseError.invalidArgument(String(cString: kl_blas_error())) }
         return try kb.pool.read { db in
             var ids: [Int64] = []
             var vectors: [[Float]] = []

@@ -26,7 +26,8 @@ public final class GrammarEngine: @unchecked Sendable {
     }
     private var truncatedMasks: [Int32: Mask] = [:]
     private var fullMasks: [Int32: Mask] = [:]
-    private static let maxCachedMasks = 2048
+    // 32 KB per mask (262,144 tokens): at most 8 MB per cache.
+    private static let maxCachedMasks = 256
 
     public init(grammar: CompiledGrammar, trie: VocabularyTrie) {
         self.grammar = grammar

@@ -114,7 +114,7 @@ struct Sampler {
                          allowed: [TokenID]?, processors: [any LogitsProcessor], remaining: Int) -> TokenID? {
         var allowed = allowed
         var first = true
-        for _ in 0..<vocabulary {
+        for _ in 0..<16 {
             let token = sample(logits, vocabulary: vocabulary, history: first ? history : [], allowed: allowed)
             first = false  // penalties are applied once
             if logits[Int(token)] == -.infinity { return nil }
@@ -125,7 +125,11 @@ struct Sampler {
                 if allowed!.isEmpty { return nil }
             }
         }
-        return nil
+        // Many refusals (a row of string tokens near the limit): ask once about every candidate.
+        let candidates = allowed ?? (0..<vocabulary).compactMap { logits[$0] > -.infinity ? TokenID($0) : nil }
+        let permitted = candidates.filter { t in processors.allSatisfy { $0.permits(t, remaining: remaining) } }
+        guard !permitted.isEmpty else { return nil }
+        return sample(logits, vocabulary: vocabulary, history: [], allowed: permitted)
     }
 
     /// Chooses the next token. `logits` may be modified (penalties). With `allowed` (the only

@@ -131,8 +131,8 @@ struct MatMul {
         let (a, aRowBytes) = input.quantizedRows(as: weight.activationType, threads: threads)
         let n = input.count
         let out = SendableBox(output), aBox = SendableBox(a)
-        // The default precision takes the fastest kernels; the exact one keeps llama.cpp's
-        // float summation order (bit-identical results, slower prefill).
+        // The default precision keeps llama.cpp's float summation order (bit-identical results);
+        // the opt-in tiled one takes the fastest kernels (last-bit differences).
         let gemm = precision == .llamaCppTiled ? kl_gemm_tiled : kl_gemm
         // Row chunks in multiples of 16 keep each thread's tiles whole.
         threads.parallelFor(weight.rows, granularity: 16, minimumPerThread: 64) { range in
