@@ -15,6 +15,17 @@
 #include <immintrin.h>
 #endif
 
+/* scores[j] <- exp(scores[j] - maxv) (0 where masked); returns 1 / their sum (0 if none). */
+static float exp_and_sum(float *scores, int n_kv, float maxv) {
+    double sum = 0;
+    for (int j = 0; j < n_kv; ++j) {
+        const float e = scores[j] == -INFINITY ? 0.0f : expf(scores[j] - maxv);
+        scores[j] = e;
+        sum += e;
+    }
+    return sum > 0 ? (float)(1.0 / sum) : 0.0f;
+}
+
 static void attention_fast_scalar(int n_q, int n_kv, int d, int dv,
                                   const float *q, size_t q_stride, const uint16_t *k, size_t k_stride,
                                   const uint16_t *v, size_t v_stride, const float *mask, size_t mask_stride,
@@ -31,13 +42,7 @@ static void attention_fast_scalar(int n_q, int n_kv, int d, int dv,
             scores[j] = acc * kq_scale + mi[j];
             if (scores[j] > maxv) maxv = scores[j];
         }
-        double sum = 0;
-        for (int j = 0; j < n_kv; ++j) {
-            const float e = scores[j] == -INFINITY ? 0.0f : expf(scores[j] - maxv);
-            scores[j] = e;
-            sum += e;
-        }
-        const float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
+        const float inv = exp_and_sum(scores, n_kv, maxv);
         float *o = out + (size_t)i * out_stride;
         memset(o, 0, sizeof(float) * (size_t)dv);
         for (int j = 0; j < n_kv; ++j) {
@@ -78,13 +83,7 @@ static void attention_fast_avx2(int n_q, int n_kv, int d, int dv,
             scores[j] = hsum8(_mm256_add_ps(a0, a1)) * kq_scale + mi[j];
             if (scores[j] > maxv) maxv = scores[j];
         }
-        double sum = 0;
-        for (int j = 0; j < n_kv; ++j) {
-            const float e = scores[j] == -INFINITY ? 0.0f : expf(scores[j] - maxv);
-            scores[j] = e;
-            sum += e;
-        }
-        const float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
+        const float inv = exp_and_sum(scores, n_kv, maxv);
         float *o = out + (size_t)i * out_stride;
         for (int c = 0; c < dv; c += 8) _mm256_storeu_ps(o + c, _mm256_setzero_ps());
         for (int j = 0; j < n_kv; ++j) {
