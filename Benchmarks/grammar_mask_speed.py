@@ -265,7 +265,8 @@ def parse_lines(text):
 
 
 def run_knowlm(args):
-    cmd = [args.knowlm, "bench", "grammar", "--schemas", args.schemas, "--model", args.model, "--json"]
+    cmd = [args.knowlm, "bench", "grammar", "--schemas", args.schemas, "--model", args.model,
+           "-n", str(args.n_predict), "--json"]
     print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
@@ -315,6 +316,7 @@ def main():
     ap.add_argument("--schemas", default=DEFAULT_SCHEMAS, help="directory of *.json schemas")
     ap.add_argument("--model", default=DEFAULT_MODEL, help="Gemma 3 GGUF (vocabulary source)")
     ap.add_argument("--token-file", help="read knowlm-style JSON lines from this file instead of running knowlm")
+    ap.add_argument("--n-predict", type=int, default=96, help="tokens knowlm generates per schema")
     ap.add_argument("--make-token-file", metavar="OUT", help="write a fake token file (one valid instance per schema) and exit")
     ap.add_argument("--min-chars", type=int, default=120, help="--make-token-file: preferred instance length")
     ap.add_argument("--only", nargs="*", help="schema names to run (default: all in the input)")
