@@ -23,15 +23,15 @@ public enum GBNF {
         var i = 0
         var builder = GrammarBuilder()
         var ids: [String: Int] = [:]
-        var defined: [String: Int] = [:]  // name -> line
+        var defined: [String: Int] = [:]  // name -> where its definition starts
 
         init(text: String) { scalars = Array(text.unicodeScalars) }
 
-        var line: Int { scalars[..<min(i, scalars.count)].filter { $0 == "\n" }.count + 1 }
+        func line(at index: Int) -> Int { scalars[..<min(index, scalars.count)].filter { $0 == "\n" }.count + 1 }
 
         func error(_ message: String) -> RuntimeError {
             let lineStart = scalars[..<min(i, scalars.count)].lastIndex(of: "\n").map { $0 + 1 } ?? 0
-            return RuntimeError.grammar("GBNF line \(line), column \(i - lineStart + 1): \(message)")
+            return RuntimeError.grammar("GBNF line \(line(at: i)), column \(i - lineStart + 1): \(message)")
         }
 
         var atEnd: Bool { i >= scalars.count }
@@ -74,10 +74,10 @@ public enum GBNF {
             if atEnd { throw error("the grammar is empty (it needs at least `root ::= ...`)") }
             while !atEnd {
                 guard ruleStartsHere() else { throw error("expected a rule definition `name ::= ...`") }
-                let startLine = line
+                let start = i
                 let name = readName()
-                if let previous = defined[name] { throw error("rule '\(name)' is defined twice (first on line \(previous))") }
-                defined[name] = startLine
+                if let previous = defined[name] { throw error("rule '\(name)' is defined twice (first on line \(line(at: previous)))") }
+                defined[name] = start
                 skipSpace()
                 i += 3  // ::=
                 skipSpace()

@@ -73,36 +73,22 @@ struct GenerationLoop {
         var reason = StopReason.length
         let generationStart = Date()
         let endTokens = tokenizer.endOfGenerationIDs
+        let rawLogits = p.logprobs == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: vocabulary)
+        defer { rawLogits?.deallocate() }
 
         while generated.count < p.maxTokens {
             if isCancelled() { reason = .cancelled; break }
             if processors.contains(where: { $0.isFinished }) { reason = .complete; break }
-            var rawLogprob: TokenLogprob?
-            var sampled: TokenID = 0
             let history = (prompt + generated)[...]
             // Log-probabilities describe the model's distribution, before constraints and penalties.
-            if let top = p.logprobs {
-                let copy = UnsafeMutablePointer<Float>.allocate(capacity: vocabulary)
-                defer { copy.deallocate() }
-                copy.update(from: logits, count: vocabulary)
-                let allowed = try Self.constrain(logits, vocabulary: vocabulary, generated: generated,
-                                                 endOfGeneration: endTokens, processors: processors)
-                guard let token = sampler.sample(logits, vocabulary: vocabulary, history: history, allowed: allowed,
-                                                 processors: processors, remaining: p.maxTokens - generated.count) else {
-                    throw RuntimeError.constraintUnsatisfiable(step: generated.count)
-                }
-                rawLogprob = Sampler.logprobs(copy, count: vocabulary, chosen: token, top: top)
-                sampled = token
-            } else {
-                let allowed = try Self.constrain(logits, vocabulary: vocabulary, generated: generated,
-                                                 endOfGeneration: endTokens, processors: processors)
-                guard let token = sampler.sample(logits, vocabulary: vocabulary, history: history, allowed: allowed,
-                                                 processors: processors, remaining: p.maxTokens - generated.count) else {
-                    throw RuntimeError.constraintUnsatisfiable(step: generated.count)
-                }
-                sampled = token
+            if let raw = rawLogits { raw.update(from: logits, count: vocabulary) }
+            let allowed = try Self.constrain(logits, vocabulary: vocabulary, generated: generated,
+                                             endOfGeneration: endTokens, processors: processors)
+            guard let token = sampler.sample(logits, vocabulary: vocabulary, history: history, allowed: allowed,
+                                             processors: processors, remaining: p.maxTokens - generated.count) else {
+                throw RuntimeError.constraintUnsatisfiable(step: generated.count)
             }
-            let token = sampled
+            let rawLogprob = rawLogits.map { Sampler.logprobs($0, count: vocabulary, chosen: token, top: p.logprobs ?? 0) }
             if endTokens.contains(token) { reason = .endOfSequence; break }
             generated.append(token)
             for processor in processors { try processor.accept(token) }
