@@ -12,6 +12,8 @@ data="$home/kb/data"
 if [ -f "$kb" ] && "$KNOWLM_BIN" kb stats --kb "$kb" --json 2>/dev/null | grep -q '"embeddings":[1-9]'; then
   # Complete. A base built before the HNSW index existed gets its index (seconds; no-op after).
   "$KNOWLM_BIN" kb stats --kb "$kb" --json | grep -q '"vector_index":[1-9]' || "$KNOWLM_BIN" kb index --kb "$kb" >&2
+  # A changed ontology.nt replaces the one imported before (a no-op when it is the same).
+  "$KNOWLM_BIN" kb import-triples --replace --kb "$kb" KnowledgeBase/ontology.nt >&2
   exit 0
 fi
 echo "building the default knowledge base at $kb" >&2

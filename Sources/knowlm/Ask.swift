@@ -18,7 +18,7 @@ struct Ask: AsyncParsableCommand {
     var batch: String?
 
     @Flag(help: "Also print the retrieved facts, passages and the prompt.") var showContext = false
-    @Flag(help: "Print {\"answer\", \"citations\": [{\"id\", \"kind\", \"text\"}]}.") var json = false
+    @Flag(help: "Print {\"answer\", \"citations\": [{\"id\", \"kind\", \"text\"}], \"supported\", \"decided_by\"}: supported is false for an abstention; decided_by says what chose the words (model, graph, or computed).") var json = false
     @Option(help: "Most facts in the prompt.") var facts = 6
     @Option(help: "Most passages in the prompt.") var passages = 3
     @Option(help: "Embedder folder or catalog name for dense passage search (default: all-minilm-l6-v2; 'none' disables).") var embedder: String?
@@ -41,13 +41,16 @@ struct Ask: AsyncParsableCommand {
         let result = try await qa.answer(question ?? "")
         if showContext {
             printError("entities: " + result.context.entities.map { "\($0.label) (\($0.match.rawValue) \"\($0.matchedName)\")" }.joined(separator: ", "))
-            for item in result.context.items { printError("[\(item.id)] \(item.kind.rawValue): \(item.text.prefix(300))") }
+            for item in result.context.items { printError(String(format: "[%@] %@ (%.2f): ", item.id, item.kind.rawValue, item.score) + item.text.prefix(300)) }
+            printError("relations: " + result.context.relations.map { String(format: "%@ %.2f", $0.name, $0.score) }.joined(separator: ", "))
+            if let computed = result.context.computed { printError("computed (\(computed.kind)): \(computed.answer)") }
             printError("---- prompt ----\n\(result.prompt)\n---- output ----\n\(result.rawOutput)\n----")
         }
         if json {
             print(try jsonLine([
                 "answer": result.answer,
                 "citations": result.citations.map { ["id": $0.id, "kind": $0.kind, "text": $0.text] },
+                "supported": result.supported, "decided_by": result.decidedBy.rawValue,
             ]))
         } else {
             print(result.answer)
@@ -63,6 +66,7 @@ struct Ask: AsyncParsableCommand {
             print(try jsonLine([
                 "id": id, "question": text, "answer": result.answer,
                 "citations": result.citations.map { ["id": $0.id, "kind": $0.kind, "text": $0.text] },
+                "supported": result.supported, "decided_by": result.decidedBy.rawValue,
             ]))
             if (index + 1) % 25 == 0 {
                 printError(String(format: "%d/%d questions, %.1f s each", index + 1, lines.count, Date().timeIntervalSince(start) / Double(index + 1)))

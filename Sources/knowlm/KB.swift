@@ -49,6 +49,8 @@ struct KB: AsyncParsableCommand {
         @Argument(help: "Files to import (each in its own transaction).") var files: [String]
         @Option(help: "Format when the extension does not tell: nt, nq, tsv, csv, jsonl.") var format: String?
         @Flag(help: "Skip bad lines (and report them) instead of refusing the file.") var skipBad = false
+        @Flag(help: "The file is a new version of one imported before (same file name): remove the triples only the earlier versions added.")
+        var replace = false
 
         func run() async throws {
             let base = try kb.open(mustExist: false)
@@ -57,7 +59,7 @@ struct KB: AsyncParsableCommand {
                 return f
             }
             for file in files {
-                let report = try base.importTriples(from: URL(fileURLWithPath: file), format: forced, skipBad: skipBad) { lines in
+                let report = try base.importTriples(from: URL(fileURLWithPath: file), format: forced, skipBad: skipBad, replacing: replace) { lines in
                     printError("  \(file): \(lines) lines…")
                 }
                 if report.alreadyImported {
@@ -65,7 +67,8 @@ struct KB: AsyncParsableCommand {
                     continue
                 }
                 let rate = report.seconds > 0 ? Double(report.parsed) / report.seconds : 0
-                print(String(format: "%@: %d lines, %d triples (%d new) in %.2f s (%.0f triples/s)", file, report.lines, report.parsed, report.added, report.seconds, rate))
+                print(String(format: "%@: %d lines, %d triples (%d new) in %.2f s (%.0f triples/s)", file, report.lines, report.parsed, report.added, report.seconds, rate)
+                      + (replace ? "; \(report.removed) triples of earlier versions removed" : ""))
                 for skipped in report.skipped.prefix(20) { printError("  skipped line \(skipped.line): \(skipped.reason)") }
                 if report.skipped.count > 20 { printError("  … \(report.skipped.count - 20) more skipped lines") }
             }

@@ -35,6 +35,9 @@ public struct TripleImportReport: Sendable, Equatable {
     public var seconds: Double = 0
     /// The same file content was imported before; nothing was done.
     public var alreadyImported = false
+    /// Triples removed by `replacing`: those only an earlier import of a file of the same name
+    /// had added.
+    public var removed = 0
 
     public struct SkippedLine: Sendable, Equatable {
         public var line: Int
@@ -46,7 +49,10 @@ extension KnowledgeBase {
     /// Imports a triples file in one transaction: all of it or, on the first bad line (unless
     /// `skipBad`), none of it. Re-importing the same content changes nothing (the content hash is
     /// compared at the end, off the critical path, and a repeat is rolled back).
-    public func importTriples(from url: URL, format: TripleFormat? = nil, skipBad: Bool = false,
+    ///
+    /// `replacing`: the file is a new version of one imported before (same file name): triples
+    /// that only the earlier versions added are removed, in the same transaction.
+    public func importTriples(from url: URL, format: TripleFormat? = nil, skipBad: Bool = false, replacing: Bool = false,
                               progress: ((Int) -> Void)? = nil) throws -> TripleImportReport {
         guard let format = format ?? TripleFormat(path: url.path) else {
             throw KnowledgeBaseError.unsupportedFormat("cannot tell the format of \(url.lastPathComponent) from its extension; pass --format (nt, nq, tsv, csv, jsonl)")
@@ -100,12 +106,40 @@ extension KnowledgeBase {
                 throw AlreadyImported()
             }
             try db.execute(sql: "UPDATE sources SET content_hash = ? WHERE id = ?", arguments: [hash, source])
+            if replacing { report.removed = try removeEarlierVersions(of: url.lastPathComponent, keeping: source, db) }
         } } catch is AlreadyImported {
             report = TripleImportReport(file: url.lastPathComponent)
             report.alreadyImported = true
         }
         report.seconds = Date().timeIntervalSince(start)
         return report
+    }
+
+    /// Removes what earlier imports of a file named `fileName` added and no other source
+    /// (including `keeping`, the new version) also added; returns how many triples went.
+    func removeEarlierVersions(of fileName: String, keeping source: Int64, _ db: Database) throws -> Int {
+        let earlier = try Row.fetchAll(db, sql: "SELECT id, name FROM sources WHERE kind = 'file' AND id != ?", arguments: [source])
+            .filter { URL(fileURLWithPath: $0[1] as String).lastPathComponent == fileName }.map { $0[0] as Int64 }
+        guard !earlier.isEmpty else { return 0 }
+        let list = earlier.map(String.init).joined(separator: ",")
+        let orphans = try Row.fetchAll(db, sql: """
+            SELECT DISTINCT s, p, o FROM provenance AS old WHERE source IN (\(list)) AND NOT EXISTS (
+              SELECT 1 FROM provenance AS other WHERE other.s = old.s AND other.p = old.p AND other.o = old.o AND other.source NOT IN (\(list)))
+            """)
+        let labelPredicates = try labelPredicateIDs(db)
+        for row in orphans {
+            let s: Int64 = row[0], p: Int64 = row[1], o: Int64 = row[2]
+            try db.execute(sql: "DELETE FROM triples WHERE s = ? AND p = ? AND o = ?", arguments: [s, p, o])
+            if labelPredicates.contains(p), let label = try Row.fetchOne(db, sql: "SELECT value, lang FROM terms WHERE id = ?", arguments: [o]) {
+                for id in try Int64.fetchAll(db, sql: "SELECT id FROM labels WHERE term = ? AND label = ? AND lang = ?", arguments: [s, label[0] as String, label[1] as String]) {
+                    try db.execute(sql: "DELETE FROM labels WHERE id = ?", arguments: [id])
+                    try db.execute(sql: "DELETE FROM labels_fts WHERE rowid = ?", arguments: [id])
+                }
+            }
+        }
+        try db.execute(sql: "DELETE FROM provenance WHERE source IN (\(list))")
+        try db.execute(sql: "DELETE FROM sources WHERE id IN (\(list))")
+        return orphans.count
     }
 
     /// Secondary indexes a bulk import may drop and rebuild (as the v1-graph migration defines them).

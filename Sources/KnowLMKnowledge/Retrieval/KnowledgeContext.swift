@@ -13,7 +13,31 @@ public struct KnowledgeContext: Sendable {
         public var passage: PassageHit?
         /// Names the item offers as an answer (the object's labels for a triple).
         public var answerNames: [String]
+        /// The answer's words when this item is cited ("Lima", or "A, B, C" for a list).
+        public var answerText: String
         public var score: Double
+        /// A graph fact whose relation the question names only by meaning (embedding
+        /// similarity), not by its words: weaker evidence.
+        public var byMeaningOnly = false
+
+        public init(id: String, kind: Kind, text: String, triple: Triple?, passage: PassageHit?, answerNames: [String],
+                    answerText: String, score: Double) {
+            self.id = id
+            self.kind = kind
+            self.text = text
+            self.triple = triple
+            self.passage = passage
+            self.answerNames = answerNames
+            self.answerText = answerText
+            self.score = score
+        }
+    }
+
+    /// An answer the graph computed (a count, comparison or superlative).
+    public struct ComputedAnswer: Sendable, Equatable {
+        /// "count", "comparison" or "superlative".
+        public var kind: String
+        public var answer: String
     }
 
     public var question: String
@@ -23,6 +47,26 @@ public struct KnowledgeContext: Sendable {
     public var passages: [Item]
     /// Entities the question was linked to.
     public var entities: [LinkedEntity]
+    /// Set when the graph computed the answer; the facts then show how.
+    public var computed: ComputedAnswer?
+    /// Score of the graph's best candidate (`Retriever.supportThreshold` and above: the graph
+    /// has facts on what is asked).
+    public var bestScore: Double = 0
+    /// What the question is about, named in an abstention.
+    public var topic: String = ""
+    /// The relations the question asks for most, with their scores (for `--show-context`).
+    public var relations: [(name: String, score: Double)] = []
+
+    public init(question: String, language: String, facts: [Item], passages: [Item], entities: [LinkedEntity]) {
+        self.question = question
+        self.language = language
+        self.facts = facts
+        self.passages = passages
+        self.entities = entities
+    }
+
+    /// Whether the graph has facts on the relation asked (or computed the answer).
+    public var graphSupports: Bool { computed != nil || bestScore >= Retriever.supportThreshold }
 
     public var items: [Item] { facts + passages }
 

@@ -8,6 +8,16 @@ public struct Citation: Sendable, Codable, Equatable {
     public var text: String
 }
 
+/// What chose an answer's words.
+public enum AnswerSource: String, Sendable, Codable {
+    /// The model's own words (from a passage).
+    case model
+    /// A fact of the graph: the model chose which fact, the graph gave the words.
+    case graph
+    /// Computed from the graph (a count, comparison or superlative), or an abstention.
+    case computed
+}
+
 /// An answer with the knowledge it came from.
 public struct KnowledgeAnswer: Sendable {
     public var answer: String
@@ -15,10 +25,15 @@ public struct KnowledgeAnswer: Sendable {
     public var context: KnowledgeContext
     public var prompt: String
     public var rawOutput: String
+    /// Whether a retrieved fact or passage supports the answer; when false the answer is an
+    /// abstention ("the knowledge base has nothing on …").
+    public var supported: Bool
+    public var decidedBy: AnswerSource
 }
 
 /// Question answering over a knowledge base: retrieve, fill the knowledge prompt, generate,
-/// and tie the answer to the facts and passages it cites.
+/// and tie the answer to the facts and passages it cites. When nothing retrieved supports an
+/// answer, it abstains instead of letting the model invent one.
 public struct KnowledgeQA: Sendable {
     public let retriever: Retriever
     public let model: any LanguageModel
@@ -34,78 +49,87 @@ public struct KnowledgeQA: Sendable {
     /// The knowledge prompt for a question and its context.
     ///
     /// The examples put the citation first: a small model picks a numbered fact more reliably
-    /// than it recalls an answer, and then copies that fact's object.
+    /// than it recalls an answer.
     public func prompt(for context: KnowledgeContext) throws -> String {
         func items(_ list: [KnowledgeContext.Item]) -> [[String: Any]] {
             list.map { ["id": $0.id, "text": $0.text.replacingOccurrences(of: "\n", with: " ")] }
         }
         // Items in the order of their numbers (passages may come before facts).
         let ordered = context.items.sorted { (Int($0.id) ?? 0) < (Int($1.id) ?? 0) }
+        let examples = try retriever.examples(language: context.language, prompts: prompts).map { e -> [String: Any] in
+            ["facts": e.facts.map { ["id": $0.id, "text": $0.text] }, "question": e.question, "answerID": e.answerID, "answer": e.answer]
+        }
         return try prompts.render("knowledge_qa.\(context.language)", [
-            "question": context.question, "items": items(ordered),
+            "question": context.question, "items": items(ordered), "examples": examples,
             "facts": items(context.facts), "passages": items(context.passages),
         ])
     }
 
+    /// The abstention for a context: "The knowledge base has nothing on …".
+    public func abstention(_ context: KnowledgeContext) throws -> String {
+        try prompts.render("knowledge_qa_abstain.\(context.language)", ["topic": context.topic]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     public func answer(_ question: String) async throws -> KnowledgeAnswer {
         let context = try retriever.retrieve(question)
+        func cite(_ items: [KnowledgeContext.Item]) -> [Citation] { items.map { Citation(id: $0.id, kind: $0.kind.rawValue, text: $0.text) } }
+        func abstain(prompt: String = "", output: String = "") throws -> KnowledgeAnswer {
+            KnowledgeAnswer(answer: try abstention(context), citations: [], context: context, prompt: prompt, rawOutput: output,
+                            supported: false, decidedBy: .computed)
+        }
+        if let computed = context.computed {
+            return KnowledgeAnswer(answer: computed.answer, citations: cite(context.facts), context: context, prompt: "", rawOutput: "",
+                                   supported: true, decidedBy: .computed)
+        }
+        guard context.graphSupports || !context.passages.isEmpty else { return try abstain() }
         let text = try prompt(for: context)
         var parameters = GenerateParameters.greedy(maxTokens: maxTokens)
         // The answer is the first non-empty line; a following "Question:" or "Facts:" means the
         // model has moved on to inventing the next example.
-        parameters.stop = ["\nQuestion", "\nFacts", "\n问题", "\n事实", "\n\n"]
-        // With knowledge to cite, the answer starts with a citation: "[" ends the prompt and
-        // constrained decoding lets the model choose only among the numbers shown, so its first
-        // decision is which fact or passage to use (a base model otherwise often answers from
-        // memory or invents a number). The prompt ends "Answer:\n": the citation opens the line
-        // below (measured on 120 questions: 79% correct, against 70% continuing "Answer: [").
-        let forced = context.items.isEmpty ? "" : context.language == "zh" ? "[" : " ["
+        parameters.stop = ["\nQuestion", "\nFacts", "\n问题", "\n事实", "\n\n", "\n"]
+        // The answer starts with a citation: "[" ends the prompt and constrained decoding lets
+        // the model choose only among the numbers shown, so its first decision is which fact or
+        // passage to use (a base model otherwise often answers from memory).
+        let forced = context.language == "zh" ? "[" : " ["
         let promptText = text + forced
-        if !forced.isEmpty {
-            parameters.startsWithOneOf = context.items.map { "\($0.id)]" }
-            // The answer is the line that opens with the citation: stop at its end instead of
-            // letting the model list more "[2] …" lines up to the token limit.
-            parameters.stop.append("\n")
-        }
+        parameters.startsWithOneOf = context.items.map { "\($0.id)]" }
         let result = try await model.complete(prompt: promptText, parameters: parameters)
-        let output = (forced.isEmpty ? "" : "[") + result.text
-        var (answer, cited) = Self.splitCitations(Self.firstLine(output))
-        answer = Self.objectIfEchoedFact(answer)
-        if let first = cited.first, let item = context.item(id: first), item.kind == .triple,
-           let object = item.answerNames.first, !object.isEmpty {
-            // The citation and the words can disagree; the graph decides which to trust.
-            let lower = answer.lowercased()
+        let output = "[" + result.text
+        let (words, cited) = Self.splitCitations(Self.firstLine(output))
+        let spoken = Self.objectIfEchoedFact(words)
+        guard let first = cited.first, var item = context.item(id: first) else { return try abstain(prompt: promptText, output: output) }
+        if item.kind == .triple {
+            // The graph gives the words. When the model's words are another shown fact's
+            // answer, that fact was meant and the number was the slip.
+            let lower = spoken.lowercased()
             func names(_ fact: KnowledgeContext.Item) -> Bool {
                 !lower.isEmpty && fact.answerNames.contains { !$0.isEmpty && lower.contains($0.lowercased()) }
             }
-            if names(item) {
-                // agree
-            } else if !lower.isEmpty && item.text.lowercased().contains(lower) {
-                // The right fact, the wrong part of it (its subject, or the bridge entity of a
-                // two-hop path): the fact's answer entity.
-                answer = object
-            } else if !lower.isEmpty, let passage = context.passages.first(where: { $0.text.lowercased().contains(lower) }) {
-                // The words come from a passage: trust them, and cite it.
-                cited = [passage.id] + cited.filter { $0 != passage.id }
-            } else if let other = context.facts.first(where: names), other.score > item.score {
-                // The words are the answer of a fact the retriever ranked higher than the one
-                // cited: the number was the slip.
-                cited = [other.id] + cited.filter { $0 != other.id }
-            } else {
-                // Words from a lower-ranked fact (often a neighbour's) or from nowhere in the
-                // graph: the cited fact's answer entity.
-                answer = object
+            if !names(item), let other = context.facts.first(where: names) {
+                item = other
+            } else if !names(item) && item.byMeaningOnly && !lower.isEmpty && !item.text.lowercased().contains(lower) {
+                // A relation found only by meaning ("music" is close to "genre"), and the model
+                // answered something no fact says: the graph does not have what was asked.
+                return try abstain(prompt: promptText, output: output)
             }
+            guard item.score >= Retriever.supportThreshold else { return try abstain(prompt: promptText, output: output) }
+            return KnowledgeAnswer(answer: item.answerText, citations: cite([item]), context: context, prompt: promptText,
+                                   rawOutput: output, supported: true, decidedBy: .graph)
         }
-        var citations = cited.compactMap { id in context.item(id: id).map { Citation(id: $0.id, kind: $0.kind.rawValue, text: $0.text) } }
-        if citations.isEmpty {
-            // No usable [n]: cite the facts whose object the answer names.
-            let lower = answer.lowercased()
-            citations = context.facts.filter { fact in
-                fact.answerNames.contains { !$0.isEmpty && lower.contains($0.lowercased()) }
-            }.map { Citation(id: $0.id, kind: $0.kind.rawValue, text: $0.text) }
-        }
-        return KnowledgeAnswer(answer: answer, citations: citations, context: context, prompt: promptText, rawOutput: output)
+        // A passage: the model's words, supported only when the passage contains them.
+        guard Self.passage(item.text, supports: spoken) else { return try abstain(prompt: promptText, output: output) }
+        return KnowledgeAnswer(answer: spoken, citations: cite([item]), context: context, prompt: promptText,
+                               rawOutput: output, supported: true, decidedBy: .model)
+    }
+
+    /// Whether a passage supports an answer: it contains the answer's words (ignoring case and
+    /// punctuation), or the answer is a plain yes or no.
+    static func passage(_ text: String, supports answer: String) -> Bool {
+        let words = QuestionAnalysis.words(answer).map(\.text)
+        guard !words.isEmpty else { return false }
+        if words.count == 1 && ["yes", "no", "是", "否"].contains(words[0]) { return true }
+        let passage = " " + QuestionAnalysis.words(text).map(\.text).joined(separator: " ") + " "
+        return passage.contains(" " + words.joined(separator: " ") + " ")
     }
 
     /// The first non-empty line of the output.

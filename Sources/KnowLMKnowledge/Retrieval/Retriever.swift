@@ -2,8 +2,10 @@ import Foundation
 import GRDB
 import KnowLMCore
 
-/// Turns a question into a `KnowledgeContext`: entity linking (exact, alias, full-text) into a
-/// ranked 2-hop subgraph, plus passages from BM25 and dense search fused by reciprocal rank.
+/// Turns a question into a `KnowledgeContext`, in stages that work on any graph: question
+/// analysis (`QuestionAnalysis`), entity linking (`EntityLinker`), relation linking by labels
+/// and meaning (`RelationLinker`), candidate facts and computed answers (`GraphReasoner`),
+/// rendering; plus passages from BM25 and dense search fused by reciprocal rank.
 public final class Retriever: @unchecked Sendable {
     // @unchecked: the vector index is built once and searched under the lock.
     public let kb: KnowledgeBase
@@ -11,192 +13,155 @@ public final class Retriever: @unchecked Sendable {
     public var maxFacts = 6
     public var maxPassages = 3
     private var vectorIndex: (any VectorSearching)?
-    private let lock = NSLock()
+    let lock = NSLock()
 
     public init(kb: KnowledgeBase, embedder: (any TextEmbedder)?) {
         self.kb = kb
         self.embedder = embedder
     }
 
-    static let englishStopwords: Set<String> = [
-        "a", "an", "the", "of", "in", "on", "at", "to", "is", "are", "was", "were", "be", "what", "which", "who", "whom",
-        "where", "when", "how", "many", "much", "does", "do", "did", "and", "or", "for", "by", "with", "from", "as",
-        "that", "this", "these", "those", "it", "its", "has", "have", "had", "there", "their", "name", "called", "used",
-        "use", "more", "less", "than", "most", "city", "country", "capital", "people", "live", "lives", "located", "big", "bigger",
-    ]
+    /// The graph supports an answer when its best candidate scores at least this.
+    public static let supportThreshold = 0.5
+    /// Candidates shown to the model: within this of the best one.
+    public static let candidateWindow = 0.3
+    /// Values listed per fact line.
+    public static let valuesShown = 8
 
+    private var catalog: RelationCatalog?
+    var cachedExamples: [String: [PromptExample]] = [:]
+
+    func relationCatalog(_ db: Database) throws -> RelationCatalog {
+        lock.lock()
+        defer { lock.unlock() }
+        if let catalog { return catalog }
+        let made = try RelationCatalog(db, kb: kb)
+        catalog = made
+        return made
+    }
+
+    /// Question → knowledge context, in stages: question analysis, entity linking, relation
+    /// linking, candidate facts and computed answers, rendering; passages when the graph has
+    /// nothing on the relation asked.
     public func retrieve(_ question: String) throws -> KnowledgeContext {
-        let language = question.unicodeScalars.contains(where: CJKText.isCJK) ? "zh" : "en"
-        let labelLanguages = language == "zh" ? ["zh", "en", ""] : ["en", ""]
-        let questionLower = question.lowercased()
-
-        var entities: [LinkedEntity] = []
-        var facts: [KnowledgeContext.Item] = []
+        let q = QuestionAnalysis(question)
+        let language = q.language
+        var context = KnowledgeContext(question: question, language: language, facts: [], passages: [], entities: [])
+        var mentionNames: [String] = []
+        var relationWords: [String] = []
         try kb.pool.read { db in
-            let linked = try linkMentions(db, question: question)
-            entities = linked.map(\.entity)
-            let skip = try kb.labelPredicateIDs(db)
-            let typeID = try TripleWriter.existingID(of: .iri(RDFTerm.rdfType), in: db)
-            let populationID = try TripleWriter.existingID(of: .iri("http://knowlm.dev/ontology/population"), in: db)
-            let outgoing = try db.cachedStatement(sql: "SELECT p, o FROM triples WHERE s = ? LIMIT 200")
-            let incoming = try db.cachedStatement(sql: "SELECT s, p FROM triples WHERE o = ? LIMIT 12")
-            var scored: [[Int64]: Double] = [:]
-            var predicateMentioned: [Int64: Bool] = [:]
-            func mentioned(_ p: Int64) throws -> Bool {
-                if let known = predicateMentioned[p] { return known }
-                let names = try String.fetchAll(db, sql: "SELECT label FROM labels WHERE term = ?", arguments: [p])
-                let hit = names.contains { name in
-                    let n = name.lowercased()
-                    return n.count > 1 && Self.containsWord(questionLower, n)
+            let catalog = try relationCatalog(db)
+            let mentions = try EntityLinker(kb: kb).link(db, q, relationNames: catalog.allNames)
+            context.entities = mentions.map(\.entity)
+            mentionNames = mentions.map(\.entity.matchedName)
+            // Words that name a linked entity's class next to it ("the country Zambia", "the
+            // city of Perth") describe the entity; they do not ask for a relation.
+            let spans = mentions.map(\.span) + (try EntityLinker(kb: kb).classWords(db, q, mentions: mentions))
+            let relations = try RelationLinker(catalog: catalog, embedder: embedder).match(q, excluding: spans)
+            let reasoner = try GraphReasoner(kb: kb, catalog: catalog, db: db)
+            context.relations = relations.values.sorted { $0.score > $1.score }.prefix(5)
+                .map { (name: reasoner.relationName($0.relation, language: language), score: $0.score) }
+            let topics = mentions.filter { !$0.isClass }
+            let classWords = q.contentWords(excluding: spans.filter { span in topics.contains { $0.span == span } })
+            let candidates = try reasoner.candidates(topics: topics, relations: relations, question: q, classWords: classWords)
+            let best = candidates.first
+            context.bestScore = best?.score ?? 0
+            if let best {
+                relationWords = best.steps.map { reasoner.relationName($0.relation, language: language) }
+            }
+            // Computed answers: comparison of named entities, a superlative over a list or a
+            // class, a count.
+            var computed = try reasoner.comparison(topics: topics, relations: relations, question: q)
+            if computed == nil {
+                // The best list of things (not of values: a chain ending in numbers is not a list
+                // to pick from).
+                let listCandidate = try candidates.first { c in
+                    guard c.values.count >= 2 && c.score >= Self.supportThreshold else { return false }
+                    return try !kb.term(db, id: c.values[0]).isLiteral
                 }
-                predicateMentioned[p] = hit
-                return hit
+                let classMembers = topics.isEmpty ? try mentions.first(where: \.isClass).map { try reasoner.members(ofClass: $0.id) } ?? [] : []
+                computed = try reasoner.superlative(listCandidate, classMembers: classMembers, relations: relations, question: q)
             }
-            let linkedIDs = Set(linked.map(\.id))
-            func add(_ s: Int64, _ p: Int64, _ o: Int64, base: Double, relevant: Bool = true, onlyIfMentioned: Bool = false) throws {
-                if try onlyIfMentioned && !(relevant && mentioned(p)) { return }
-                var score = base
-                if p == typeID { score = 0.3 }
-                if try relevant && mentioned(p) { score += 4 }
-                if linkedIDs.contains(o) && linkedIDs.contains(s) { score += 1 }
-                scored[[s, p, o]] = max(scored[[s, p, o]] ?? 0, score)
+            if computed == nil, let best, best.score >= Self.supportThreshold {
+                computed = try reasoner.count(best, question: q)
             }
-            for (rank, link) in linked.prefix(4).enumerated() {
-                let weight = 1 / Double(1 + rank)
-                // A full-text (fuzzy) link is a guess: only its facts about a relation the
-                // question names are worth a place before the passages.
-                let guessed = link.entity.match == .fuzzy
-                var secondHop: [(node: Int64, via: Int64)] = []
-                for row in try Row.fetchAll(outgoing, arguments: [link.id]) {
-                    let p: Int64 = row[0], o: Int64 = row[1]
-                    if skip.contains(p) { continue }
-                    try add(link.id, p, o, base: 3 * weight, onlyIfMentioned: guessed)
-                    if p != typeID { secondHop.append((o, p)) }
+            if let computed {
+                context.computed = .init(kind: computed.kind.rawValue, answer: computed.answer)
+                for line in computed.lines {
+                    context.facts.append(.init(id: String(context.facts.count + 1), kind: .triple, text: line, triple: nil, passage: nil,
+                                               answerNames: [computed.answer], answerText: computed.answer, score: 10))
                 }
-                for row in try Row.fetchAll(incoming, arguments: [link.id]) {
-                    let s: Int64 = row[0], p: Int64 = row[1]
-                    if skip.contains(p) || p == typeID { continue }
-                    try add(s, p, link.id, base: 1.5 * weight, onlyIfMentioned: guessed)
-                }
-                // A neighbour's fact matters only through a relation the question names ("the
-                // country where Osaka is"): "capital of Italy" must not bring in the capitals of
-                // Italy's neighbours, which a small model then copies.
-                for (node, via) in secondHop.prefix(20) {
-                    let relevant = try mentioned(via)
-                    for row in try Row.fetchAll(outgoing, arguments: [node]) {
-                        let p: Int64 = row[0], o: Int64 = row[1]
-                        if skip.contains(p) || p == typeID { continue }
-                        try add(node, p, o, base: 1 * weight, relevant: relevant, onlyIfMentioned: guessed)
-                    }
-                }
+                return
             }
-            // Paths: the relation asked about, one hop beyond a linked entity ("Osaka | country |
-            // Japan | currency | Yen"), so that 2-hop questions read off a single line.
-            var paths: [(ids: [Int64], score: Double)] = []
-            for link in linked.prefix(3) {
-                // Only for relations the entity lacks: a direct fact answers better than a path.
-                let direct = Set(try Int64.fetchAll(db, sql: "SELECT DISTINCT p FROM triples WHERE s = ?", arguments: [link.id]))
-                for row in try Row.fetchAll(outgoing, arguments: [link.id]) {
-                    let p1: Int64 = row[0], x: Int64 = row[1]
-                    if skip.contains(p1) || p1 == typeID { continue }
-                    for row2 in try Row.fetchAll(outgoing, arguments: [x]) {
-                        let p2: Int64 = row2[0], y: Int64 = row2[1]
-                        if skip.contains(p2) || p2 == typeID || p2 == p1 || y == link.id || direct.contains(p2) { continue }
-                        if try mentioned(p2) { paths.append(([link.id, p1, x, p2, y], 6 + (try mentioned(p1) ? 2 : 0))) }
-                    }
-                }
-            }
-            // Comparisons: which of the linked entities has the larger value of a numeric
-            // relation the question names, computed from the graph rather than left to the model.
-            var comparisons: [(text: String, winner: Int64, score: Double)] = []
-            if Self.isComparison(questionLower), linked.count >= 2 {
-                let numeric = try Row.fetchAll(db, sql: "SELECT triples.p FROM triples JOIN terms ON terms.id = triples.o WHERE triples.s = ? AND terms.number IS NOT NULL", arguments: [linked[0].id])
-                for row in numeric {
-                    let p: Int64 = row[0]
-                    guard try mentioned(p) || (Self.mentionsQuantity(questionLower) && p == populationID) else { continue }
-                    var values: [(id: Int64, value: Double)] = []
-                    for link in linked.prefix(4) {
-                        if let v = try Double.fetchOne(db, sql: "SELECT terms.number FROM triples JOIN terms ON terms.id = triples.o WHERE s = ? AND p = ?", arguments: [link.id, p]) {
-                            values.append((link.id, v))
-                        }
-                    }
-                    guard values.count >= 2 else { continue }
-                    let sorted = values.sorted { $0.value > $1.value }
-                    let predicate = try kb.label(db, id: p, preferring: labelLanguages) ?? "value"
-                    let winner = try kb.label(db, id: sorted[0].id, preferring: labelLanguages) ?? ""
-                    let others = try sorted.dropFirst().map { try kb.label(db, id: $0.id, preferring: labelLanguages) ?? "" }.joined(separator: ", ")
-                    let relation = language == "zh" ? "\(predicate)多于" : "larger \(predicate) than"
-                    comparisons.append(("\(winner) | \(relation) | \(others)", sorted[0].id, 12))
-                }
-            }
-            var items: [(text: String, triple: Triple?, names: [String], score: Double)] = []
-            for c in comparisons.prefix(1) {
-                items.append((c.text, nil, [try kb.label(db, id: c.winner, preferring: labelLanguages) ?? ""], c.score))
-            }
-            for path in paths.sorted(by: { $0.score > $1.score }).prefix(3) {
-                let names = try path.ids.map { id -> String in
-                    let term = try kb.term(db, id: id)
-                    return term.isLiteral ? term.value : (try kb.label(db, id: id, preferring: labelLanguages) ?? term.shortForm)
-                }
-                let triple = Triple(try kb.term(db, id: path.ids[2]), try kb.term(db, id: path.ids[3]), try kb.term(db, id: path.ids[4]))
-                items.append((names.joined(separator: " | "), triple, [names[4]], path.score))
-            }
-            let ranked = scored.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.lexicographicallyPrecedes($1.key) }.prefix(maxFacts)
-            for item in items {
-                facts.append(.init(id: String(facts.count + 1), kind: .triple, text: item.text, triple: item.triple,
-                                   passage: nil, answerNames: item.names, score: item.score))
-            }
-            for (key, score) in ranked where facts.count < maxFacts {
-                let triple = try kb.resolve(db, s: key[0], p: key[1], o: key[2])
-                let subject = try kb.label(db, id: key[0], preferring: labelLanguages) ?? triple.subject.shortForm
-                let predicate = try kb.label(db, id: key[1], preferring: labelLanguages) ?? triple.predicate.shortForm
-                let object = triple.object.isLiteral ? triple.object.value : (try kb.label(db, id: key[2], preferring: labelLanguages) ?? triple.object.shortForm)
-                var names = [object]
-                if !triple.object.isLiteral { names += try String.fetchAll(db, sql: "SELECT label FROM labels WHERE term = ?", arguments: [key[2]]) }
-                facts.append(.init(id: String(facts.count + 1), kind: .triple, text: "\(subject) | \(predicate) | \(object)",
-                                   triple: triple, passage: nil, answerNames: names.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }, score: score))
+            let shown = candidates.filter { $0.score >= (best?.score ?? 0) - Self.candidateWindow }.prefix(maxFacts)
+            for candidate in shown {
+                context.facts.append(try render(candidate, id: context.facts.count + 1, reasoner: reasoner, language: language))
             }
         }
-
-        // Passages: none when the graph already has a fact about the relation asked for (a
-        // loosely related passage then only distracts a small model). Otherwise the passages
-        // come first (a small model favours the first items) and only facts about the linked
-        // entities themselves follow them.
-        let graphAnswers = facts.contains { $0.score >= 4 }
-        var passages: [KnowledgeContext.Item] = []
-        if !graphAnswers && maxPassages > 0 {
-            for hit in try searchPassages(question, limit: maxPassages) {
-                passages.append(.init(id: String(passages.count + 1), kind: .passage, text: hit.text, triple: nil,
-                                      passage: hit, answerNames: [], score: hit.score))
-            }
-            facts = facts.filter { $0.score >= 3 }
-            for i in facts.indices { facts[i].id = String(passages.count + i + 1) }
+        context.topic = Self.topic(q, mentions: mentionNames, relations: relationWords)
+        if context.computed != nil || context.bestScore >= Self.supportThreshold || maxPassages == 0 { return context }
+        // The graph has nothing on the relation asked: passages that mention what the question
+        // is about, then the graph's weaker candidates.
+        let content = q.contentWords(excluding: [])
+        for hit in try searchPassages(question, limit: maxPassages) where Self.isRelevant(hit.text, mentions: mentionNames, content: content) {
+            context.passages.append(.init(id: String(context.passages.count + 1), kind: .passage, text: hit.text, triple: nil,
+                                          passage: hit, answerNames: [], answerText: "", score: hit.score))
         }
-        return KnowledgeContext(question: question, language: language, facts: facts, passages: passages, entities: entities)
+        for i in context.facts.indices { context.facts[i].id = String(context.passages.count + i + 1) }
+        return context
     }
 
-    /// Whether `text` contains `phrase` as whole words ("is a" is not in "is also"); Chinese
-    /// and Japanese phrases, written without spaces, match anywhere.
-    static func containsWord(_ text: String, _ phrase: String) -> Bool {
-        if phrase.unicodeScalars.contains(where: CJKText.isCJK) { return text.contains(phrase) }
-        var searchRange = text.startIndex..<text.endIndex
-        while let found = text.range(of: phrase, range: searchRange) {
-            let before = found.lowerBound == text.startIndex ? nil : text[text.index(before: found.lowerBound)]
-            let after = found.upperBound == text.endIndex ? nil : text[found.upperBound]
-            if !(before?.isLetter ?? false) && !(before?.isNumber ?? false) && !(after?.isLetter ?? false) && !(after?.isNumber ?? false) {
-                return true
-            }
-            searchRange = text.index(after: found.lowerBound)..<text.endIndex
+    /// A fact line for a candidate: "Oxygen | discovered by | Joseph Priestly; Carl Scheele",
+    /// "Ruthenium; Flerovium | discovered in | Russia", or a chain of two steps.
+    func render(_ c: GraphReasoner.Candidate, id: Int, reasoner: GraphReasoner, language: String) throws -> KnowledgeContext.Item {
+        func list(_ ids: [Int64]) throws -> String {
+            let names = try ids.prefix(Self.valuesShown).map { try reasoner.display($0, language: language) }
+            return names.joined(separator: "; ") + (ids.count > names.count ? "; … (\(ids.count) in all)" : "")
         }
-        return false
+        func step(_ from: [Int64], _ s: GraphReasoner.Step, _ to: [Int64]) throws -> String {
+            let name = reasoner.relationName(s.relation, language: language)
+            return s.inverse ? "\(try list(to)) | \(name) | \(try list(from))" : "\(try list(from)) | \(name) | \(try list(to))"
+        }
+        var text: String
+        var triple: Triple?
+        if c.steps.count == 1 {
+            text = try step([c.anchor], c.steps[0], c.values)
+            if let e = c.edges.first { triple = try kb.resolve(reasoner.db, s: e[0], p: e[1], o: e[2]) }
+        } else if !c.steps[0].inverse && !c.steps[1].inverse && c.bridges.count == 1 {
+            text = "\(try reasoner.display(c.anchor, language: language)) | \(reasoner.relationName(c.steps[0].relation, language: language)) | "
+                + "\(try reasoner.display(c.bridges[0], language: language)) | \(reasoner.relationName(c.steps[1].relation, language: language)) | \(try list(c.values))"
+        } else {
+            text = try step([c.anchor], c.steps[0], Array(c.bridges.prefix(3))) + "; " + step(Array(c.bridges.prefix(3)), c.steps[1], c.values)
+        }
+        let names = try c.values.prefix(Self.valuesShown).map { try reasoner.display($0, language: language) }
+        var answerNames = names
+        if c.values.count == 1, !(try kb.term(reasoner.db, id: c.values[0]).isLiteral) {
+            answerNames += try String.fetchAll(reasoner.db, sql: "SELECT label FROM labels WHERE term = ?", arguments: [c.values[0]])
+        }
+        var item = KnowledgeContext.Item(id: String(id), kind: .triple, text: text, triple: triple, passage: nil,
+                     answerNames: answerNames.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } },
+                     answerText: names.joined(separator: ", ") + (c.values.count > names.count ? ", …" : ""), score: c.score)
+        item.byMeaningOnly = !c.lexical
+        return item
     }
 
-    static func isComparison(_ q: String) -> Bool {
-        ["more ", "larger", "bigger", "greater", "most ", "fewer", "smaller", "更多", "更大", "较多", "多于", "哪个", "哪一个", "还是", " or "].contains { q.contains($0) }
+    /// What the question is about, for an abstention: its entities and relation, or its words.
+    static func topic(_ q: QuestionAnalysis, mentions: [String], relations: [String]) -> String {
+        if let entity = mentions.first {
+            return q.language == "zh" ? entity : "\(entity)"
+        }
+        let words = q.contentWords(excluding: []).map(\.text)
+        return words.isEmpty ? q.question : words.joined(separator: " ")
     }
 
-    static func mentionsQuantity(_ q: String) -> Bool {
-        ["populous", "people", "population", "inhabitants", "bigger", "larger", "人口", "人多"].contains { q.contains($0) }
+    /// A passage is about the question when it names one of its entities or shares most of its
+    /// content words.
+    static func isRelevant(_ text: String, mentions: [String], content: [QuestionAnalysis.Word]) -> Bool {
+        let lower = text.lowercased()
+        if mentions.contains(where: { !$0.isEmpty && lower.contains($0.lowercased()) }) { return true }
+        if content.isEmpty { return false }
+        let words = Set(QuestionAnalysis.words(text).map(\.text))
+        let shared = content.filter { w in words.contains { WordStem.related($0, w.text) } }.count
+        return Double(shared) / Double(content.count) >= 0.5
     }
 
     /// How passages are found.
@@ -243,101 +208,84 @@ public final class Retriever: @unchecked Sendable {
         guard let index = vectorIndex, index.count > 0 else { return [] }
         return index.search(query, k: k)
     }
+}
 
-    struct Mention { var id: Int64; var entity: LinkedEntity; var span: Range<Int> }
+// MARK: worked examples for the prompt
 
-    /// Spans of the question that name entities: longest non-overlapping exact label or alias
-    /// matches first; each span keeps its most important entity (population, then degree).
-    func linkMentions(_ db: Database, question: String) throws -> [Mention] {
-        let candidates = Self.candidateSpans(question)
-        let lookup = try db.cachedStatement(sql: "SELECT term, label, preferred FROM labels WHERE label = ? COLLATE NOCASE LIMIT 20")
-        let populationID = try TripleWriter.existingID(of: .iri("http://knowlm.dev/ontology/population"), in: db)
-        var found: [(span: Range<Int>, text: String, term: Int64, preferred: Bool, importance: Double)] = []
-        for (span, text) in candidates {
-            for row in try Row.fetchAll(lookup, arguments: [text]) {
-                let term: Int64 = row[0]
-                // Relations and classes have labels too; only link things that have facts.
-                let degree = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM triples WHERE s = ? LIMIT 50)", arguments: [term]) ?? 0
-                let asPredicate = try Bool.fetchOne(db, sql: "SELECT 1 FROM triples WHERE p = ? LIMIT 1", arguments: [term]) ?? false
-                if asPredicate || degree == 0 { continue }
-                var population = 0.0
-                if let populationID {
-                    population = try Double.fetchOne(db, sql: "SELECT terms.number FROM triples JOIN terms ON terms.id = triples.o WHERE s = ? AND p = ?", arguments: [term, populationID]) ?? 0
-                }
-                let importance = log(1 + population) + log(1 + Double(degree))
-                found.append((span, text, term, (row[2] as Int) == 1, importance))
-            }
-        }
-        found.sort {
-            if $0.span.count != $1.span.count { return $0.span.count > $1.span.count }
-            if $0.importance != $1.importance { return $0.importance > $1.importance }
-            return $0.preferred && !$1.preferred
-        }
-        var taken: [Range<Int>] = []
-        var mentions: [Mention] = []
-        for f in found where !taken.contains(where: { $0.overlaps(f.span) }) && !mentions.contains(where: { $0.id == f.term }) {
-            taken.append(f.span)
-            let label = try kb.label(db, id: f.term, preferring: ["en", ""]) ?? f.text
-            let entity = LinkedEntity(term: try kb.term(db, id: f.term), label: label, matchedName: f.text,
-                                      match: f.preferred ? .exact : .alias, score: Double(f.span.count) + f.importance / 100)
-            mentions.append(Mention(id: f.term, entity: entity, span: f.span))
-        }
-        if mentions.isEmpty {
-            // Nothing named exactly: fall back to full-text matches on labels.
-            for entity in try kb.linkEntities(db, question, limit: 2) where entity.match == .fuzzy {
-                if let id = try TripleWriter.existingID(of: entity.term, in: db) { mentions.append(Mention(id: id, entity: entity, span: 0..<0)) }
-            }
-        }
-        return mentions.sorted { $0.entity.score > $1.entity.score }
+/// A worked example for the knowledge prompt, built from the knowledge base itself.
+public struct PromptExample: Sendable, Equatable {
+    public var facts: [(id: String, text: String)]
+    public var question: String
+    public var answerID: String
+    public var answer: String
+
+    public static func == (a: PromptExample, b: PromptExample) -> Bool {
+        a.question == b.question && a.answer == b.answer && a.answerID == b.answerID
+            && a.facts.map(\.text) == b.facts.map(\.text)
     }
+}
 
-    /// Word n-grams (English) and CJK substrings that could be entity names, with their
-    /// character ranges in the question.
-    static func candidateSpans(_ question: String) -> [(Range<Int>, String)] {
-        let chars = Array(question)
-        var out: [(Range<Int>, String)] = []
-        // Words: runs of letters, digits, hyphens, apostrophes and dots inside a word.
-        var words: [(Range<Int>, String)] = []
-        var i = 0
-        while i < chars.count {
-            if chars[i].isLetter && !chars[i].unicodeScalars.contains(where: CJKText.isCJK) || chars[i].isNumber {
-                var j = i
-                while j < chars.count, (chars[j].isLetter && !chars[j].unicodeScalars.contains(where: CJKText.isCJK)) || chars[j].isNumber
-                        || ((chars[j] == "-" || chars[j] == "'" || chars[j] == "." || chars[j] == "’") && j + 1 < chars.count && chars[j + 1].isLetter) {
-                    j += 1
+extension Retriever {
+    /// Entities looked at when choosing the examples' subject (in label order: deterministic).
+    static let exampleScan = 3000
+
+    /// Two worked examples from this knowledge base's own triples: a question about one fact of
+    /// an entity, and one along two facts. Always the same for a knowledge base (so that the
+    /// prompt's prefix is reused from the KV cache); empty when the graph has no entity with
+    /// two relations.
+    public func examples(language: String, prompts: PromptLibrary) throws -> [PromptExample] {
+        lock.lock()
+        if let cached = cachedExamples[language] { lock.unlock(); return cached }
+        lock.unlock()
+        let made: [PromptExample] = try kb.pool.read { db in
+            let catalog = try relationCatalog(db)
+            let reasoner = try GraphReasoner(kb: kb, catalog: catalog, db: db)
+            let subjects = try Int64.fetchAll(db, sql: "SELECT DISTINCT term FROM labels WHERE preferred = 1 ORDER BY id LIMIT \(Self.exampleScan)")
+            var single: (Int64, [(Int64, Int64)])?
+            for s in subjects {
+                // Forward relations with one value each.
+                let facts = try reasoner.groups(of: s).filter { !$0.0.inverse && $0.1.count == 1 && catalog[$0.0.relation] != nil }
+                    .map { ($0.0.relation, $0.1[0]) }
+                guard facts.count >= 2 else { continue }
+                if single == nil { single = (s, facts) }
+                // A value that is an entity with a forward fact of its own makes the chain.
+                for (p1, x) in facts where !(try kb.term(db, id: x).isLiteral) {
+                    let onward = try reasoner.groups(of: x).filter { !$0.0.inverse && $0.1.count == 1 && $0.0.relation != p1 && $0.1[0] != s }
+                    guard let (step2, values2) = onward.first else { continue }
+                    func show(_ id: Int64) throws -> String { try reasoner.display(id, language: language) }
+                    func rel(_ id: Int64) -> String { reasoner.relationName(id, language: language) }
+                    // The fact asked about comes first, as the retriever ranks the best fact first.
+                    let others = facts.filter { $0.0 != p1 }.prefix(2)
+                    let asked = others.first!
+                    var first: [(String, String)] = [("1", "\(try show(s)) | \(rel(asked.0)) | \(try show(asked.1))")]
+                    first.append(("2", "\(try show(s)) | \(rel(p1)) | \(try show(x))"))
+                    for (p, o) in others.dropFirst() { first.append((String(first.count + 1), "\(try show(s)) | \(rel(p)) | \(try show(o))")) }
+                    let q1 = try prompts.render("knowledge_qa_example.\(language)", ["entity": try show(s), "relation": rel(asked.0)])
+                    let chainFacts: [(String, String)] = [
+                        ("1", "\(try show(s)) | \(rel(p1)) | \(try show(x)) | \(rel(step2.relation)) | \(try show(values2[0]))"),
+                        ("2", "\(try show(s)) | \(rel(asked.0)) | \(try show(asked.1))"),
+                    ]
+                    let q2 = try prompts.render("knowledge_qa_example_chain.\(language)",
+                                                ["entity": try show(s), "relation": rel(p1), "relation2": rel(step2.relation)])
+                    return [
+                        PromptExample(facts: first.map { (id: $0.0, text: $0.1) }, question: q1.trimmingCharacters(in: .whitespacesAndNewlines),
+                                      answerID: "1", answer: try show(asked.1)),
+                        PromptExample(facts: chainFacts.map { (id: $0.0, text: $0.1) }, question: q2.trimmingCharacters(in: .whitespacesAndNewlines),
+                                      answerID: "1", answer: try show(values2[0])),
+                    ]
                 }
-                var word = String(chars[i..<j])
-                if word.hasSuffix("'s") || word.hasSuffix("’s") { word.removeLast(2) }
-                words.append((i..<(i + word.count), word))
-                i = j
-            } else {
-                i += 1
             }
+            guard let (s, facts) = single else { return [] }
+            func show(_ id: Int64) throws -> String { try reasoner.display(id, language: language) }
+            let ordered = [facts[1], facts[0]] + facts.dropFirst(2)
+            let lines = try ordered.prefix(3).enumerated().map { (id: String($0.offset + 1), text: "\(try show(s)) | \(reasoner.relationName($0.element.0, language: language)) | \(try show($0.element.1))") }
+            let asked = facts[1]
+            let q1 = try prompts.render("knowledge_qa_example.\(language)", ["entity": try show(s), "relation": reasoner.relationName(asked.0, language: language)])
+            return [PromptExample(facts: lines, question: q1.trimmingCharacters(in: .whitespacesAndNewlines), answerID: "1", answer: try show(asked.1))]
         }
-        for start in words.indices {
-            for length in 1...5 where start + length <= words.count {
-                let slice = words[start..<(start + length)]
-                let text = question.isEmpty ? "" : String(chars[slice.first!.0.lowerBound..<slice.last!.0.upperBound])
-                // A single word is a name only when capitalised or a number-free acronym-like token.
-                if length == 1 && (englishStopwords.contains(text.lowercased()) || text.count < 2 || !(text.first?.isUppercase ?? false)) { continue }
-                if length > 1 && !slice.contains(where: { $0.1.first?.isUppercase ?? false }) { continue }
-                out.append((slice.first!.0.lowerBound..<slice.last!.0.upperBound, text))
-                // Also the plain joined form when the original had punctuation between words.
-                let joined = slice.map(\.1).joined(separator: " ")
-                if joined != text { out.append((slice.first!.0.lowerBound..<slice.last!.0.upperBound, joined)) }
-            }
-        }
-        // CJK runs: every substring of 2 to 8 characters.
-        i = 0
-        while i < chars.count {
-            guard chars[i].unicodeScalars.contains(where: CJKText.isCJK) else { i += 1; continue }
-            var j = i
-            while j < chars.count && chars[j].unicodeScalars.contains(where: CJKText.isCJK) { j += 1 }
-            for a in i..<j where a + 2 <= j {
-                for b in (a + 2)...min(j, a + 8) { out.append((a..<b, String(chars[a..<b]))) }
-            }
-            i = j
-        }
-        return out
+        lock.lock()
+        cachedExamples[language] = made
+        lock.unlock()
+        return made
     }
 }
