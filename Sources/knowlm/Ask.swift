@@ -42,6 +42,7 @@ struct Ask: AsyncParsableCommand {
         if showContext {
             printError("entities: " + result.context.entities.map { "\($0.label) (\($0.match.rawValue) \"\($0.matchedName)\")" }.joined(separator: ", "))
             for item in result.context.items { printError(String(format: "[%@] %@ (%.2f): ", item.id, item.kind.rawValue, item.score) + item.text.prefix(300)) }
+            printError(String(format: "retrieval %.3f s, model %.3f s", result.retrievalSeconds, result.generationSeconds))
             printError("relations: " + result.context.relations.map { String(format: "%@ %.2f", $0.name, $0.score) }.joined(separator: ", "))
             if let computed = result.context.computed { printError("computed (\(computed.kind)): \(computed.answer)") }
             printError("---- prompt ----\n\(result.prompt)\n---- output ----\n\(result.rawOutput)\n----")

@@ -109,14 +109,14 @@ struct EntityLinker {
             }
             let classWords = Set(names.flatMap { QuestionAnalysis.words($0).map(\.text) }.filter { !QuestionAnalysis.functionWords.contains($0) })
             guard !classWords.isEmpty else { continue }
-            let before = q.words.filter { $0.range.upperBound <= m.span.lowerBound }
+            // The nearest content word on each side, across at most two function words
+            // ("the city of Perth", "Istanbul is a city").
+            let before = q.words.filter { $0.range.upperBound <= m.span.lowerBound }.reversed()
             let after = q.words.filter { $0.range.lowerBound >= m.span.upperBound }
             var neighbours: [QuestionAnalysis.Word] = []
-            if let last = before.last {
-                neighbours.append(last)
-                if last.text == "of", before.count >= 2 { neighbours.append(before[before.count - 2]) }
+            for side in [Array(before), after] {
+                if let w = side.prefix(3).first(where: { !$0.isFunctionWord }) { neighbours.append(w) }
             }
-            if let first = after.first { neighbours.append(first) }
             for w in neighbours where classWords.contains(where: { WordStem.related($0, w.text) }) { out.append(w.range) }
         }
         return out

@@ -12,8 +12,10 @@ import GRDB
 struct GraphReasoner {
     /// Below this relation score a group is not a candidate.
     static let minimumRelationScore = 0.35
-    /// Each step of a chain needs at least this, from words of its own.
-    static let chainStepScore = 0.75
+    /// Each step of a chain needs at least this, from words of its own (a relation named only
+    /// by meaning needs `chainStepByMeaning`).
+    static let chainStepScore = 0.5
+    static let chainStepByMeaning = 0.75
     /// Subtracted from a chain's summed score: a chain must be asked for by both its steps.
     static let chainPenalty = 0.4
     /// The question names the class of the candidate's values.
@@ -63,6 +65,12 @@ struct GraphReasoner {
         typeID = try TripleWriter.existingID(of: .iri(RDFTerm.rdfType), in: db)
     }
 
+    /// Whether a relation match is strong enough to be a step of a chain: named by its words
+    /// (`chainStepScore`), or by meaning alone with `chainStepByMeaning`.
+    static func canChain(_ m: RelationLinker.Match) -> Bool {
+        !m.evidence.isEmpty && (m.lexical ? m.score >= chainStepScore : m.score >= chainStepByMeaning)
+    }
+
     /// Edge groups of a node through the given relations only (indexed look-ups per relation:
     /// a node with thousands of edges is not read whole).
     func groups(of node: Int64, through relations: [Int64]) throws -> [(Step, [Int64])] {
@@ -105,26 +113,26 @@ struct GraphReasoner {
     func candidates(topics: [EntityLinker.Mention], relations: [Int64: RelationLinker.Match],
                     question q: QuestionAnalysis, classWords: [QuestionAnalysis.Word]) throws -> [Candidate] {
         var out: [Candidate] = []
-        let chainRelations = relations.values.filter { $0.score >= Self.chainStepScore && !$0.evidence.isEmpty }.map(\.relation)
+        let chainRelations = relations.values.filter(Self.canChain).map(\.relation)
         for (rank, topic) in topics.prefix(Self.topicsRead).enumerated() {
             let topicWeight = 0.05 * Double(Self.topicsRead - rank)
             let first = try groups(of: topic.id)
             for (step, values) in first {
                 let m = relations[step.relation] ?? RelationLinker.Match(relation: step.relation, score: 0, evidence: [])
-                let bonus = try classBonus(values, words: classWords, except: m.evidence)
+                let bonus = try classBonus(values, words: classWords, except: m.lexical ? m.evidence : [])
                 guard m.score + bonus >= Self.minimumRelationScore else { continue }
                 out.append(Candidate(anchor: topic.id, steps: [step], bridges: [], values: values,
                                      score: m.score + bonus + topicWeight, edges: values.map { edge(topic.id, step, $0) },
                                      lexical: m.lexical || bonus > 0))
-                guard m.score >= Self.chainStepScore, !m.evidence.isEmpty else { continue }
+                guard Self.canChain(m) else { continue }
                 // Chains: a second step from the values, asked for by other words.
                 var chains: [Step: Candidate] = [:]
                 for bridge in values.prefix(Self.bridgesPerChain) {
                     for (step2, values2) in try groups(of: bridge, through: chainRelations) {
                         // The second step named by a word of its own; the same relation twice
                         // only when the question names it twice.
-                        guard let m2 = relations[step2.relation], m2.score >= Self.chainStepScore,
-                              step2.relation == step.relation ? m.repeated : !m2.evidence.isSubset(of: m.evidence) else { continue }
+                        guard let m2 = relations[step2.relation], Self.canChain(m2),
+                              step2.relation == step.relation ? m.repeated && q.asksForOthers : !m2.evidence.isSubset(of: m.evidence) else { continue }
                         let onward = values2.filter { $0 != topic.id }
                         if onward.isEmpty { continue }
                         var chain = chains[step2] ?? Candidate(anchor: topic.id, steps: [step, step2], bridges: [], values: [],
@@ -220,8 +228,10 @@ struct GraphReasoner {
     /// "Which is denser, A or B?": the entities' values of the relation asked for, compared.
     func comparison(topics: [EntityLinker.Mention], relations: [Int64: RelationLinker.Match],
                     question q: QuestionAnalysis) throws -> Computed? {
-        let entities = topics.filter { !$0.isClass }
-        guard entities.count >= 2, q.direction != nil || q.words.contains(where: { $0.text == "or" }) || q.lowercased.contains("还是") || q.lowercased.contains("哪个") else { return nil }
+        // Entities named by different spans (two entities sharing one name are not compared).
+        var entities: [EntityLinker.Mention] = []
+        for m in topics where !m.isClass && !entities.contains(where: { $0.span == m.span }) { entities.append(m) }
+        guard entities.count >= 2, q.direction != nil || q.words.contains(where: { $0.text == "or" }) || q.lowercased.contains("还是") else { return nil }
         let nodes = Array(entities.prefix(4).map(\.id))
         guard let (relation, values) = try numericRelation(for: nodes, relations: relations, excluding: []) else { return nil }
         let d = direction(q, relation: relation)

@@ -29,6 +29,9 @@ public struct KnowledgeAnswer: Sendable {
     /// abstention ("the knowledge base has nothing on …").
     public var supported: Bool
     public var decidedBy: AnswerSource
+    /// Seconds spent retrieving (linking, graph, passages) and in the model.
+    public var retrievalSeconds = 0.0
+    public var generationSeconds = 0.0
 }
 
 /// Question answering over a knowledge base: retrieve, fill the knowledge prompt, generate,
@@ -71,7 +74,16 @@ public struct KnowledgeQA: Sendable {
     }
 
     public func answer(_ question: String) async throws -> KnowledgeAnswer {
+        let start = Date()
         let context = try retriever.retrieve(question)
+        let retrieved = Date()
+        var answer = try await answer(context)
+        answer.retrievalSeconds = retrieved.timeIntervalSince(start)
+        answer.generationSeconds = Date().timeIntervalSince(retrieved)
+        return answer
+    }
+
+    func answer(_ context: KnowledgeContext) async throws -> KnowledgeAnswer {
         func cite(_ items: [KnowledgeContext.Item]) -> [Citation] { items.map { Citation(id: $0.id, kind: $0.kind.rawValue, text: $0.text) } }
         func abstain(prompt: String = "", output: String = "") throws -> KnowledgeAnswer {
             KnowledgeAnswer(answer: try abstention(context), citations: [], context: context, prompt: prompt, rawOutput: output,
@@ -82,6 +94,13 @@ public struct KnowledgeQA: Sendable {
                                    supported: true, decidedBy: .computed)
         }
         guard context.graphSupports || !context.passages.isEmpty else { return try abstain() }
+        if context.passages.isEmpty, context.facts.count == 1, let only = context.facts.first,
+           !only.byMeaningOnly, only.score >= Retriever.supportThreshold {
+            // One fact, named by the question's own words: there is nothing for the model to
+            // choose, and the fact gives the words.
+            return KnowledgeAnswer(answer: only.answerText, citations: cite([only]), context: context, prompt: "", rawOutput: "",
+                                   supported: true, decidedBy: .graph)
+        }
         let text = try prompt(for: context)
         var parameters = GenerateParameters.greedy(maxTokens: maxTokens)
         // The answer is the first non-empty line; a following "Question:" or "Facts:" means the

@@ -36,6 +36,9 @@ public struct QuestionAnalysis: Sendable {
     /// "most", "-est", "最": one item of a set, picked by a numeric relation.
     public var isSuperlative: Bool
     public var answerType: AnswerType
+    /// "other", "another", "else": the question wants the other things related the same way
+    /// ("which other element did the discoverer of X discover").
+    public var asksForOthers: Bool
 
     public init(_ question: String) {
         self.question = question
@@ -44,6 +47,7 @@ public struct QuestionAnalysis: Sendable {
         language = chinese ? "zh" : "en"
         words = Self.words(question)
         let tokens = words.map(\.text)
+        asksForOthers = tokens.contains { ["other", "another", "else", "others"].contains($0) } || question.contains("其他") || question.contains("另")
         let lower = lowercased
         asksCount = lower.contains("how many") || lower.contains("number of") || ["多少个", "几个", "多少种", "多少部", "多少位"].contains { lower.contains($0) }
         var direction: Direction?
@@ -64,7 +68,7 @@ public struct QuestionAnalysis: Sendable {
                 break
             }
         }
-        if direction == nil, tokens.contains("or") || lower.contains("还是") || lower.contains("哪个") {
+        if direction == nil, tokens.contains("or") || lower.contains("还是") {
             // "Which is denser, A or B?": an unknown "-er" word still compares, largest first.
             if let word = tokens.first(where: { $0.count > 4 && $0.hasSuffix("er") && !Self.functionWords.contains($0) }) {
                 direction = word.hasPrefix("less") ? .smallest : .largest
@@ -215,12 +219,25 @@ public struct QuestionAnalysis: Sendable {
 }
 
 /// Word matching for relation names: the same word up to its ending ("discovered" and
-/// "discovery", "denser" and "density", "producer" and "produces").
+/// "discovery", "denser" and "density", "producer" and "produces"), and English words whose
+/// related forms are spelled otherwise ("born" and "birth").
 enum WordStem {
+    /// Irregular English forms, mapped to a regular relative (English morphology, not any graph).
+    static let irregular: [String: [String]] = [
+        "born": ["birth"], "bore": ["birth"], "died": ["death"], "dead": ["death"], "dies": ["death"],
+        "wrote": ["write"], "written": ["write"], "made": ["make"], "built": ["build"], "sang": ["sing"],
+        "sung": ["sing"], "song": ["sing"], "taught": ["teach"], "led": ["lead"], "won": ["win"], "spoke": ["speak"],
+        "spoken": ["speak"], "held": ["hold"], "grew": ["grow"], "grown": ["grow"], "drew": ["draw"], "drawn": ["draw"],
+        "flew": ["fly"], "flown": ["fly"], "ran": ["run"], "began": ["begin"], "begun": ["begin"], "founded": ["found"],
+        "lives": ["live"], "lived": ["live"], "children": ["child"], "men": ["man"], "women": ["woman"], "people": ["person"],
+    ]
+
     /// Whether two lower-cased words share a stem: equal, or a common prefix of at least five
     /// characters (four when both words are short), covering all but the last few characters.
     static func related(_ a: String, _ b: String) -> Bool {
         if a == b { return true }
+        if let forms = irregular[a], forms.contains(where: { related($0, b) }) { return true }
+        if let forms = irregular[b], forms.contains(where: { related(a, $0) }) { return true }
         let x = Array(a), y = Array(b)
         let shorter = min(x.count, y.count)
         if shorter < 4 { return false }

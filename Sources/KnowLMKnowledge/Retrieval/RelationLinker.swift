@@ -221,10 +221,9 @@ struct RelationLinker {
                     meaning = max(meaning, Double(phrase))
                     if score > best {
                         best = score
-                        repeated = false
-                        lexical = false
-                        // A word-level match names its word; a phrase-level one names none.
-                        evidence = bestWord.0 >= phrase && bestWord.1 >= 0 ? [bestWord.1] : []
+                        // A word-level match names its word; a phrase-level one names none. A
+                        // relation also named by its words keeps that evidence.
+                        if !lexical { evidence = bestWord.0 >= phrase && bestWord.1 >= 0 ? [bestWord.1] : [] }
                     }
                 }
             }
