@@ -43,8 +43,16 @@ struct EntityLinker {
         let typeID = try TripleWriter.existingID(of: .iri(RDFTerm.rdfType), in: db)
         var found: [(span: Range<Int>, term: Int64, name: String, preferred: Bool, degree: Int, isClass: Bool)] = []
         var degrees: [Int64: (Int, Bool)?] = [:]
+        let runs = Self.capitalisedRuns(q)
+        let chars = Array(q.question)
+        let cased = chars.contains { $0.isUppercase }
         for (span, text) in Self.candidateSpans(q) where !relationNames.contains(text.lowercased()) {
+            // In a question written with capitals, a name is capitalised and whole: "Miller" is
+            // not linked inside "James Henry Miller", nor a lower-case word to a capitalised name.
+            if runs.contains(where: { $0 != span && $0.lowerBound <= span.lowerBound && span.upperBound <= $0.upperBound }) { continue }
+            let lowerInCasedQuestion = cased && chars[span.lowerBound].isLowercase
             for row in try Row.fetchAll(lookup, arguments: [text]) {
+                if lowerInCasedQuestion, (row[1] as String).first?.isUppercase ?? false { continue }
                 let term: Int64 = row[0]
                 if degrees[term] == nil { degrees[term] = try Self.shape(db, term: term, skip: skip, typeID: typeID) }
                 guard let shape = degrees[term] ?? nil else { continue }
@@ -85,7 +93,13 @@ struct EntityLinker {
         }
         if !mentions.contains(where: { !$0.isClass }) {
             // Nothing named exactly: full-text matches on labels, as guesses.
+            // A guess differs from the question only in accents, punctuation or word order:
+            // every word of the name is in the question ("Sao Paulo" for São Paulo, never
+            // "Fort Henry" for "James Henry Miller").
+            let questionWords = Set(q.words.map { Self.folded($0.text) })
             for entity in try kb.linkEntities(db, q.question, limit: 2) where entity.match == .fuzzy {
+                let nameWords = QuestionAnalysis.words(entity.matchedName).filter { !$0.isFunctionWord }.map { Self.folded($0.text) }
+                if nameWords.isEmpty || !nameWords.allSatisfy(questionWords.contains) { continue }
                 guard let id = try TripleWriter.existingID(of: entity.term, in: db),
                       let shape = try Self.shape(db, term: id, skip: skip, typeID: typeID), !shape.1 else { continue }
                 mentions.append(Mention(id: id, entity: entity, span: 0..<0, degree: shape.0, isClass: false))
@@ -120,6 +134,37 @@ struct EntityLinker {
             for w in neighbours where classWords.contains(where: { WordStem.related($0, w.text) }) { out.append(w.range) }
         }
         return out
+    }
+
+    /// Lower-cased, without accents.
+    static func folded(_ word: String) -> String {
+        word.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil)
+    }
+
+    /// Runs of capitalised words after the question's first word ("James Henry Miller",
+    /// "Democratic Republic of the Congo": lower-case joining words inside a run are kept);
+    /// empty for a question written in lower case.
+    static func capitalisedRuns(_ q: QuestionAnalysis) -> [Range<Int>] {
+        let chars = Array(q.question)
+        let words = q.words
+        func capital(_ w: QuestionAnalysis.Word) -> Bool { chars[w.range.lowerBound].isUppercase || chars[w.range.lowerBound].isNumber }
+        let joining: Set<String> = ["of", "the", "de", "del", "da", "van", "von", "and", "la", "le", "du", "di", "al", "el", "bin", "for"]
+        var runs: [Range<Int>] = []
+        var i = 1
+        while i < words.count {
+            guard capital(words[i]) else { i += 1; continue }
+            var j = i
+            while j + 1 < words.count {
+                if capital(words[j + 1]) { j += 1; continue }
+                // Joining words between two capitalised ones.
+                var k = j + 1
+                while k < words.count && joining.contains(words[k].text) && !capital(words[k]) { k += 1 }
+                if k < words.count && k > j + 1 && capital(words[k]) { j = k } else { break }
+            }
+            runs.append(words[i].range.lowerBound..<words[j].range.upperBound)
+            i = j + 1
+        }
+        return runs
     }
 
     /// (degree, isClass) of a term, or nil when it is a relation or has no edges at all.
