@@ -33,7 +33,9 @@ struct Ask: AsyncParsableCommand {
         let retriever = Retriever(kb: base, embedder: embedding)
         retriever.maxFacts = facts
         retriever.maxPassages = passages
-        let qa = KnowledgeQA(retriever: retriever, model: try model.load(), prompts: try PromptLibrary())
+        let options = model
+        // Loaded only when an answer needs it (not for facts the graph gives or computes).
+        let qa = KnowledgeQA(retriever: retriever, loadModel: { try options.load() }, prompts: try PromptLibrary())
         if let batch {
             try await answerBatch(qa, file: batch)
             return

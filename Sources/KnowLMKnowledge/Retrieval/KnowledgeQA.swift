@@ -39,15 +39,26 @@ public struct KnowledgeAnswer: Sendable {
 /// answer, it abstains instead of letting the model invent one.
 public struct KnowledgeQA: Sendable {
     public let retriever: Retriever
-    public let model: any LanguageModel
     public let prompts: PromptLibrary
     public var maxTokens = 32
+    private let source: ModelSource
 
     public init(retriever: Retriever, model: any LanguageModel, prompts: PromptLibrary) {
         self.retriever = retriever
-        self.model = model
+        self.source = ModelSource { model }
         self.prompts = prompts
     }
+
+    /// The model is loaded by `loadModel` on first need: answers the graph gives or computes
+    /// (and abstentions) never wait for it.
+    public init(retriever: Retriever, loadModel: @escaping @Sendable () throws -> any LanguageModel, prompts: PromptLibrary) {
+        self.retriever = retriever
+        self.source = ModelSource(loadModel)
+        self.prompts = prompts
+    }
+
+    /// The model (loaded now if it was not yet).
+    public func model() throws -> any LanguageModel { try source.get() }
 
     /// The knowledge prompt for a question and its context.
     ///
@@ -95,8 +106,8 @@ public struct KnowledgeQA: Sendable {
         }
         guard context.graphSupports || !context.passages.isEmpty else { return try abstain() }
         if context.passages.isEmpty, context.facts.count == 1, let only = context.facts.first,
-           !only.byMeaningOnly, only.score >= Retriever.supportThreshold {
-            // One fact, named by the question's own words: there is nothing for the model to
+           only.score >= Retriever.supportThreshold {
+            // One fact, for the relation the question asks: there is nothing for the model to
             // choose, and the fact gives the words.
             return KnowledgeAnswer(answer: only.answerText, citations: cite([only]), context: context, prompt: "", rawOutput: "",
                                    supported: true, decidedBy: .graph)
@@ -112,7 +123,7 @@ public struct KnowledgeQA: Sendable {
         let forced = context.language == "zh" ? "[" : " ["
         let promptText = text + forced
         parameters.startsWithOneOf = context.items.map { "\($0.id)]" }
-        let result = try await model.complete(prompt: promptText, parameters: parameters)
+        let result = try await model().complete(prompt: promptText, parameters: parameters)
         let output = "[" + result.text
         let (words, cited) = Self.splitCitations(Self.firstLine(output))
         let spoken = Self.objectIfEchoedFact(words)
@@ -124,13 +135,7 @@ public struct KnowledgeQA: Sendable {
             func names(_ fact: KnowledgeContext.Item) -> Bool {
                 !lower.isEmpty && fact.answerNames.contains { !$0.isEmpty && lower.contains($0.lowercased()) }
             }
-            if !names(item), let other = context.facts.first(where: names) {
-                item = other
-            } else if !names(item) && item.byMeaningOnly && !lower.isEmpty && !item.text.lowercased().contains(lower) {
-                // A relation found only by meaning ("music" is close to "genre"), and the model
-                // answered something no fact says: the graph does not have what was asked.
-                return try abstain(prompt: promptText, output: output)
-            }
+            if !names(item), let other = context.facts.first(where: names) { item = other }
             guard item.score >= Retriever.supportThreshold else { return try abstain(prompt: promptText, output: output) }
             return KnowledgeAnswer(answer: item.answerText, citations: cite([item]), context: context, prompt: promptText,
                                    rawOutput: output, supported: true, decidedBy: .graph)
@@ -178,5 +183,24 @@ public struct KnowledgeQA: Sendable {
         answer += rest
         var seen = Set<String>()
         return (answer.trimmingCharacters(in: .whitespacesAndNewlines), ids.filter { seen.insert($0).inserted })
+    }
+}
+
+/// A language model loaded once, on first use.
+final class ModelSource: @unchecked Sendable {
+    // @unchecked: `model` is read and written only under `lock`.
+    private let lock = NSLock()
+    private let load: @Sendable () throws -> any LanguageModel
+    private var model: (any LanguageModel)?
+
+    init(_ load: @escaping @Sendable () throws -> any LanguageModel) { self.load = load }
+
+    func get() throws -> any LanguageModel {
+        lock.lock()
+        defer { lock.unlock() }
+        if let model { return model }
+        let loaded = try load()
+        model = loaded
+        return loaded
     }
 }

@@ -185,7 +185,7 @@ public struct QuestionAnalysis: Sendable {
         add(["heavier", "heaviest", "lighter", "lightest"], ["weight", "mass"])
         add(["taller", "tallest"], ["height", "tall"])
         add(["older", "oldest", "younger", "youngest"], ["age", "date", "year", "birth", "founded"])
-        add(["bigger", "biggest", "larger", "largest", "smaller", "smallest"], ["size", "area", "population"])
+        add(["bigger", "biggest", "larger", "largest", "smaller", "smallest"], ["size", "area"])
         add(["higher", "highest", "lower", "lowest"], ["height", "elevation", "altitude"])
         add(["denser", "densest"], ["density"])
         add(["earlier", "earliest", "later", "latest"], ["date", "year", "time"])
@@ -194,7 +194,6 @@ public struct QuestionAnalysis: Sendable {
         add(["deeper", "deepest", "shallower"], ["depth"])
         add(["hotter", "hottest", "colder", "coldest"], ["temperature"])
         add(["richer", "richest", "poorer"], ["wealth", "income"])
-        add(["populous"], ["population"])
         return table
     }()
 

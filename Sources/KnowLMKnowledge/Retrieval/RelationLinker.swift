@@ -133,13 +133,15 @@ final class RelationCatalog: @unchecked Sendable {
 /// "when" wants a date, a "who" an entity).
 struct RelationLinker {
     /// Similarity below this counts for nothing; at `embeddingFull` it counts as a label match.
-    static let embeddingFloor: Float = 0.40
+    static let embeddingFloor: Float = 0.35
     static let embeddingFull: Float = 0.80
     /// A relation name's last word is a preposition the question also uses ("discovered by").
     static let prepositionBonus = 0.15
     /// The question word wants this kind of value.
     static let answerTypeBonus = 0.3
     static let answerTypePenalty = 0.3
+    /// The bonus goes only to relations already scoring this much.
+    static let answerTypeMinimum = 0.3
     /// Weight of the whole question's similarity to a relation name, added to every score.
     static let meaningTieBreak = 0.1
 
@@ -216,21 +218,27 @@ struct RelationLinker {
                         if s > bestWord.0 { bestWord = (s, content[k].range.lowerBound) }
                     }
                     let phrase = Self.dot(phraseVector, vector)
-                    let similarity = max(bestWord.0, phrase)
+                    // A word close to the name counts only as far as the whole question is too:
+                    // "money" and "currency" in "what money do people pay with", but not
+                    // "music" and "genre" in "who composed the music of".
+                    let similarity = max(phrase, (bestWord.0 + phrase) / 2)
                     let score = Double(max(0, min(1, (similarity - Self.embeddingFloor) / (Self.embeddingFull - Self.embeddingFloor))))
                     meaning = max(meaning, Double(phrase))
                     if score > best {
                         best = score
                         // A word-level match names its word; a phrase-level one names none. A
                         // relation also named by its words keeps that evidence.
-                        if !lexical { evidence = bestWord.0 >= phrase && bestWord.1 >= 0 ? [bestWord.1] : [] }
+                        if !lexical { evidence = bestWord.1 >= 0 ? [bestWord.1] : [] }
                     }
                 }
             }
             // Meaning also breaks ties between relations named by the same word ("who
             // discovered" is closer to "discovered by" than to "discovered in").
             best += Self.meaningTieBreak * max(0, meaning)
-            best += Self.typeAdjustment(q.answerType, relation)
+            // What the question word wants decides between relations the question names; it
+            // does not make a relation asked for on its own.
+            let adjustment = Self.typeAdjustment(q.answerType, relation)
+            if adjustment < 0 || best >= Self.answerTypeMinimum { best += adjustment }
             if best > 0 { out[relation.id] = Match(relation: relation.id, score: best, evidence: evidence, repeated: repeated, lexical: lexical) }
         }
         return out
