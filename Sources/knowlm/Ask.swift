@@ -7,7 +7,12 @@ import KnowLMRuntime
 struct Ask: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Answer a question from a knowledge base, citing the facts and passages used.",
-        discussion: "The default knowledge base (GeoNames facts and HaluEval passages) is built by scripts/setup.sh.")
+        discussion: """
+            Works on any knowledge base (--kb): entities and relations are found by their labels and by meaning, \
+            facts along both directions and two-step chains; counts, comparisons and superlatives are computed from \
+            the graph. When nothing retrieved supports an answer it says so ("The knowledge base has nothing on …"). \
+            The default knowledge base (GeoNames facts and HaluEval passages) is built by scripts/setup.sh.
+            """)
 
     @OptionGroup var kb: KnowledgeBaseOptions
     @OptionGroup var model: ModelOptions

@@ -5,7 +5,8 @@ import GRDB
 ///
 /// Case-insensitive: every word n-gram (and every CJK substring) is looked up among the labels
 /// and aliases with `COLLATE NOCASE`. Longer spans win over the spans inside them; among the
-/// entities one span names, the graph decides (the one with more edges). Relations are never
+/// entities one span names, the graph decides (the one with more edges and names). In a
+/// question written with capitals, names must be capitalised and whole. Relations are never
 /// linked as entities, and a class (a node that is only the object of `rdf:type`) is kept apart
 /// from the topic entities.
 struct EntityLinker {
@@ -21,7 +22,8 @@ struct EntityLinker {
         var entity: LinkedEntity
         /// Character offsets in the question (empty for a full-text guess).
         var span: Range<Int>
-        /// Edges out of and into the entity (label triples excluded), capped at `degreeCap`.
+        /// Prominence: edges out of and into the entity (label triples excluded) plus its names,
+        /// capped at `degreeCap`.
         var degree: Int
         /// Only the object of `rdf:type` edges: a class ("country", "film").
         var isClass: Bool
