@@ -202,6 +202,9 @@ struct GraphReasoningTests {
         #expect(try context("which was released earlier, jaws or dunkirk?", kb).computed?.answer == "Jaws")
         #expect(try context("Which film directed by Christopher Nolan has the longest running time?", kb).computed?.answer == "Interstellar")
         #expect(try context("Which film has the earliest release year?", kb).computed?.answer == "Jaws")
+        // A relation of the winner; a class named by the head of its label ("elements").
+        #expect(try context("Who directed the film with the longest running time?", kb).computed?.answer == "Christopher Nolan")
+        #expect(try context("which of the films has the shortest running time?", kb).computed?.answer == "Dunkirk")
         let other = try ScratchKnowledgeBase()
         let rivers = try TinyGraphs.knowledgeBase(TinyGraphs.rivers, in: other, name: "rivers.nt")
         // "longer" is not the relation's name: the one numeric relation both rivers have.

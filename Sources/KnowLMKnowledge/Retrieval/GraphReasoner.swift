@@ -252,17 +252,49 @@ struct GraphReasoner {
 
     /// "Which element discovered in Sweden has the highest atomic number?": the values of the
     /// best list candidate, ranked by a numeric relation asked for by other words.
-    func superlative(_ candidate: Candidate?, classMembers: [Int64], relations: [Int64: RelationLinker.Match],
+    func superlative(_ candidate: Candidate?, ofClass classID: Int64?, relations: [Int64: RelationLinker.Match],
                      question q: QuestionAnalysis) throws -> Computed? {
         guard q.isSuperlative else { return nil }
-        var pool = candidate?.values ?? classMembers
         var used = Set<Int>()
-        if let candidate { for step in candidate.steps { used.formUnion(relations[step.relation]?.evidence ?? []) } }
-        pool = Array(pool.prefix(Self.valuesPerGroup))
-        guard pool.count >= 2, let (relation, values) = try numericRelation(for: pool, relations: relations, excluding: used) else { return nil }
+        let relation: Int64
+        let sorted: [(Int64, Double)]
+        let values: [(Int64, Double)]
+        if let candidate {
+            for step in candidate.steps { used.formUnion(relations[step.relation]?.evidence ?? []) }
+            let pool = Array(candidate.values.prefix(Self.valuesPerGroup))
+            guard pool.count >= 2, let (r, v) = try numericRelation(for: pool, relations: relations, excluding: used) else { return nil }
+            relation = r
+            values = v
+            let d = direction(q, relation: relation)
+            sorted = values.sorted { d == .largest ? $0.1 > $1.1 : $0.1 < $1.1 }
+        } else if let classID, let typeID {
+            // Every member of the class, ranked in SQL (a class may have many thousands).
+            let numeric = catalog.relations.filter { ($0.valueKind == .number || $0.valueKind == .time) && (relations[$0.id]?.score ?? 0) >= Self.minimumRelationScore }
+                .sorted { (relations[$0.id]?.score ?? 0) > (relations[$1.id]?.score ?? 0) }
+            var found: (Int64, [(Int64, Double)], Int)?
+            for r in numeric {
+                let d = direction(q, relation: r.id)
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT t.s, terms.number FROM triples t JOIN terms ON terms.id = t.o
+                    WHERE t.p = ? AND terms.number IS NOT NULL
+                      AND EXISTS (SELECT 1 FROM triples m WHERE m.s = t.s AND m.p = ? AND m.o = ?)
+                    ORDER BY terms.number \(d == .largest ? "DESC" : "ASC") LIMIT 3
+                    """, arguments: [r.id, typeID, classID])
+                let count = try Int.fetchOne(db, sql: """
+                    SELECT COUNT(*) FROM triples t JOIN terms ON terms.id = t.o WHERE t.p = ? AND terms.number IS NOT NULL
+                      AND EXISTS (SELECT 1 FROM triples m WHERE m.s = t.s AND m.p = ? AND m.o = ?)
+                    """, arguments: [r.id, typeID, classID]) ?? 0
+                if rows.count >= 2 { found = (r.id, rows.map { ($0[0] as Int64, $0[1] as Double) }, count); break }
+            }
+            guard let found else { return nil }
+            relation = found.0
+            sorted = found.1
+            values = Array(repeating: (0, 0), count: found.2)
+        } else {
+            return nil
+        }
         let d = direction(q, relation: relation)
-        let sorted = values.sorted { d == .largest ? $0.1 > $1.1 : $0.1 < $1.1 }
-        guard sorted[0].1 != sorted[1].1 else { return nil }
+        guard sorted.count >= 2, sorted[0].1 != sorted[1].1 else { return nil }
         let name = relationName(relation, language: q.language)
         let winner = try display(sorted[0].0, language: q.language)
         let word = q.language == "zh" ? (d == .largest ? "\(name)最大" : "\(name)最小") : (d == .largest ? "largest \(name) of \(values.count)" : "smallest \(name) of \(values.count)")
@@ -270,6 +302,20 @@ struct GraphReasoner {
         for (node, _) in sorted.dropFirst().prefix(2) {
             let o = try Int64.fetchOne(db, sql: "SELECT o FROM triples WHERE s = ? AND p = ?", arguments: [node, relation]) ?? node
             lines.append("\(try display(node, language: q.language)) | \(name) | \(try display(o, language: q.language))")
+        }
+        // "Who discovered the element with the highest atomic number?": a further relation of
+        // the winner, named by words of its own.
+        let ranking = relations[relation]?.evidence ?? []
+        let onward = relations.values.filter { m in
+            m.relation != relation && m.lexical && m.score >= Self.chainStepScore && !m.evidence.isEmpty
+                && m.evidence.isDisjoint(with: ranking) && m.evidence.isDisjoint(with: used)
+        }.sorted { $0.score > $1.score }
+        for m in onward {
+            let values = try Int64.fetchAll(db, sql: "SELECT o FROM triples WHERE s = ? AND p = ? LIMIT \(Self.valuesPerGroup)", arguments: [sorted[0].0, m.relation])
+            guard !values.isEmpty else { continue }
+            let names = try values.prefix(8).map { try display($0, language: q.language) }
+            lines.insert("\(winner) | \(relationName(m.relation, language: q.language)) | \(names.joined(separator: "; "))", at: 0)
+            return Computed(kind: .superlative, answer: names.joined(separator: ", "), lines: lines, answerIDs: values)
         }
         return Computed(kind: .superlative, answer: winner, lines: lines, answerIDs: [sorted[0].0])
     }
@@ -289,9 +335,4 @@ struct GraphReasoner {
         return Computed(kind: .count, answer: String(n), lines: [line], answerIDs: [])
     }
 
-    /// Instances of a class (for superlatives over "which element …" with no other entity).
-    func members(ofClass id: Int64) throws -> [Int64] {
-        guard let typeID else { return [] }
-        return try Int64.fetchAll(db.cachedStatement(sql: "SELECT s FROM triples WHERE p = ? AND o = ? LIMIT \(Self.valuesPerGroup)"), arguments: [typeID, id])
-    }
 }

@@ -47,6 +47,34 @@ final class RelationCatalog: @unchecked Sendable {
         }
         self.relations = relations
         byID = Dictionary(uniqueKeysWithValues: relations.enumerated().map { ($1.id, $0) })
+        // Classes: the distinct objects of rdf:type (index seeks, one per class), with their
+        // labels and readable local names, as lower-case words.
+        var classes: [(id: Int64, words: [[String]])] = []
+        if let typeID {
+            let ids = try Int64.fetchAll(db, sql: "WITH RECURSIVE cs(o) AS (SELECT MIN(o) FROM triples WHERE p = ?1 "
+                + "UNION ALL SELECT (SELECT MIN(o) FROM triples WHERE p = ?1 AND o > cs.o) FROM cs WHERE cs.o IS NOT NULL) "
+                + "SELECT o FROM cs WHERE o IS NOT NULL LIMIT \(Self.maxClasses)", arguments: [typeID])
+            for id in ids {
+                var names = try String.fetchAll(db, sql: "SELECT label FROM labels WHERE term = ?", arguments: [id])
+                names.append(Self.readable(localName: try kb.term(db, id: id).value))
+                classes.append((id, names.map { QuestionAnalysis.words($0).map(\.text).filter { !QuestionAnalysis.functionWords.contains($0) } }.filter { !$0.isEmpty }))
+            }
+        }
+        self.classes = classes
+    }
+
+    /// Classes read at most.
+    static let maxClasses = 2000
+    /// Classes of the graph, each with its names as words.
+    let classes: [(id: Int64, words: [[String]])]
+
+    /// The class a question word names by the head (last word) of one of its names
+    /// ("elements" → the class "chemical element"), if any.
+    func classNamed(by words: [QuestionAnalysis.Word]) -> (id: Int64, word: QuestionAnalysis.Word)? {
+        for w in words {
+            for c in classes where c.words.contains(where: { $0.last.map { WordStem.related($0, w.text) } ?? false }) { return (c.id, w) }
+        }
+        return nil
     }
 
     subscript(id: Int64) -> Relation? { byID[id].map { relations[$0] } }

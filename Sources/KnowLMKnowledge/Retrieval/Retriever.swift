@@ -78,8 +78,13 @@ public final class Retriever: @unchecked Sendable {
                     guard c.values.count >= 2 && c.score >= Self.supportThreshold else { return false }
                     return try !kb.term(db, id: c.values[0]).isLiteral
                 }
-                let classMembers = topics.isEmpty ? try mentions.first(where: \.isClass).map { try reasoner.members(ofClass: $0.id) } ?? [] : []
-                computed = try reasoner.superlative(listCandidate, classMembers: classMembers, relations: relations, question: q)
+                // A superlative over a class: one named exactly, or by the head of its name
+                // ("the element with the highest …").
+                var classID: Int64?
+                if topics.isEmpty {
+                    classID = mentions.first(where: \.isClass)?.id ?? catalog.classNamed(by: q.contentWords(excluding: spans))?.id
+                }
+                computed = try reasoner.superlative(listCandidate, ofClass: classID, relations: relations, question: q)
             }
             if computed == nil, let best, best.score >= Self.supportThreshold {
                 computed = try reasoner.count(best, question: q)
