@@ -113,17 +113,12 @@ struct EntityLinker {
     /// Character ranges of words next to a mention that name one of its classes (by label, or
     /// by the class's local name made readable): "the *country* Zambia", "the *city* of Perth",
     /// "Zambia, the *country*".
-    func classWords(_ db: Database, _ q: QuestionAnalysis, mentions: [Mention]) throws -> [Range<Int>] {
+    func classWords(_ db: Database, _ q: QuestionAnalysis, mentions: [Mention], catalog: RelationCatalog) throws -> [Range<Int>] {
         guard let typeID = try TripleWriter.existingID(of: .iri(RDFTerm.rdfType), in: db) else { return [] }
         var out: [Range<Int>] = []
         for m in mentions where !m.isClass && !m.span.isEmpty {
             let classes = try Int64.fetchAll(db.cachedStatement(sql: "SELECT o FROM triples WHERE s = ? AND p = ? LIMIT 8"), arguments: [m.id, typeID])
-            var names: [String] = []
-            for c in classes {
-                names += try String.fetchAll(db.cachedStatement(sql: "SELECT label FROM labels WHERE term = ?"), arguments: [c])
-                names.append(RelationCatalog.readable(localName: try kb.term(db, id: c).value))
-            }
-            let classWords = Set(names.flatMap { QuestionAnalysis.words($0).map(\.text) }.filter { !QuestionAnalysis.functionWords.contains($0) })
+            let classWords = classes.reduce(into: Set<String>()) { $0.formUnion(catalog.classWords(of: $1)) }
             guard !classWords.isEmpty else { continue }
             // The nearest content word on each side, across at most two function words
             // ("the city of Perth", "Istanbul is a city").

@@ -48,7 +48,6 @@ struct GraphReasoner {
         var answer: String
         /// Lines for the prompt and the citations.
         var lines: [String]
-        var answerIDs: [Int64]
     }
 
     let kb: KnowledgeBase
@@ -88,19 +87,14 @@ struct GraphReasoner {
     func groups(of node: Int64) throws -> [(Step, [Int64])] {
         var out: [Step: [Int64]] = [:]
         var order: [Step] = []
-        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT p, o FROM triples WHERE s = ? LIMIT \(Self.valuesPerGroup)"), arguments: [node]) {
-            let p: Int64 = row[0]
-            if skip.contains(p) || p == typeID { continue }
-            let step = Step(relation: p, inverse: false)
-            if out[step] == nil { order.append(step) }
-            out[step, default: []].append(row[1])
-        }
-        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT p, s FROM triples WHERE o = ? LIMIT \(Self.valuesPerGroup)"), arguments: [node]) {
-            let p: Int64 = row[0]
-            if skip.contains(p) || p == typeID { continue }
-            let step = Step(relation: p, inverse: true)
-            if out[step] == nil { order.append(step) }
-            out[step, default: []].append(row[1])
+        for (sql, inverse) in [("SELECT p, o FROM triples WHERE s = ?", false), ("SELECT p, s FROM triples WHERE o = ?", true)] {
+            for row in try Row.fetchAll(db.cachedStatement(sql: sql + " LIMIT \(Self.valuesPerGroup)"), arguments: [node]) {
+                let p: Int64 = row[0]
+                if skip.contains(p) || p == typeID { continue }
+                let step = Step(relation: p, inverse: inverse)
+                if out[step] == nil { order.append(step) }
+                out[step, default: []].append(row[1])
+            }
         }
         return order.map { ($0, out[$0]!) }
     }
@@ -164,11 +158,8 @@ struct GraphReasoner {
         let candidates = words.filter { !evidence.contains($0.range.lowerBound) }
         if candidates.isEmpty { return 0 }
         let classes = try Int64.fetchAll(db.cachedStatement(sql: "SELECT o FROM triples WHERE s = ? AND p = ? LIMIT 8"), arguments: [first, typeID])
-        for c in classes {
-            for label in try String.fetchAll(db.cachedStatement(sql: "SELECT label FROM labels WHERE term = ?"), arguments: [c]) {
-                let labelWords = QuestionAnalysis.words(label).map(\.text).filter { !QuestionAnalysis.functionWords.contains($0) }
-                if labelWords.contains(where: { lw in candidates.contains { WordStem.related($0.text, lw) } }) { return Self.classBonus }
-            }
+        for c in classes where catalog.classWords(of: c).contains(where: { cw in candidates.contains { WordStem.related($0.text, cw) } }) {
+            return Self.classBonus
         }
         return 0
     }
@@ -247,7 +238,7 @@ struct GraphReasoner {
         let others = try sorted.dropFirst().map { try display($0.0, language: q.language) }.joined(separator: ", ")
         let word = q.language == "zh" ? (d == .largest ? "\(name)多于" : "\(name)少于") : (d == .largest ? "larger \(name) than" : "smaller \(name) than")
         lines.insert("\(winner) | \(word) | \(others)", at: 0)
-        return Computed(kind: .comparison, answer: winner, lines: lines, answerIDs: [sorted[0].0])
+        return Computed(kind: .comparison, answer: winner, lines: lines)
     }
 
     /// "Which element discovered in Sweden has the highest atomic number?": the values of the
@@ -274,17 +265,14 @@ struct GraphReasoner {
             var found: (Int64, [(Int64, Double)], Int)?
             for r in numeric {
                 let d = direction(q, relation: r.id)
+                // The top three, and (window count) how many members have a value.
                 let rows = try Row.fetchAll(db, sql: """
-                    SELECT t.s, terms.number FROM triples t JOIN terms ON terms.id = t.o
+                    SELECT t.s, terms.number, COUNT(*) OVER () FROM triples t JOIN terms ON terms.id = t.o
                     WHERE t.p = ? AND terms.number IS NOT NULL
                       AND EXISTS (SELECT 1 FROM triples m WHERE m.s = t.s AND m.p = ? AND m.o = ?)
                     ORDER BY terms.number \(d == .largest ? "DESC" : "ASC") LIMIT 3
                     """, arguments: [r.id, typeID, classID])
-                let count = try Int.fetchOne(db, sql: """
-                    SELECT COUNT(*) FROM triples t JOIN terms ON terms.id = t.o WHERE t.p = ? AND terms.number IS NOT NULL
-                      AND EXISTS (SELECT 1 FROM triples m WHERE m.s = t.s AND m.p = ? AND m.o = ?)
-                    """, arguments: [r.id, typeID, classID]) ?? 0
-                if rows.count >= 2 { found = (r.id, rows.map { ($0[0] as Int64, $0[1] as Double) }, count); break }
+                if rows.count >= 2 { found = (r.id, rows.map { ($0[0] as Int64, $0[1] as Double) }, rows[0][2] as Int); break }
             }
             guard let found else { return nil }
             relation = found.0
@@ -315,9 +303,9 @@ struct GraphReasoner {
             guard !values.isEmpty else { continue }
             let names = try values.prefix(8).map { try display($0, language: q.language) }
             lines.insert("\(winner) | \(relationName(m.relation, language: q.language)) | \(names.joined(separator: "; "))", at: 0)
-            return Computed(kind: .superlative, answer: names.joined(separator: ", "), lines: lines, answerIDs: values)
+            return Computed(kind: .superlative, answer: names.joined(separator: ", "), lines: lines)
         }
-        return Computed(kind: .superlative, answer: winner, lines: lines, answerIDs: [sorted[0].0])
+        return Computed(kind: .superlative, answer: winner, lines: lines)
     }
 
     /// "How many elements did X discover?": the number of values of the best candidate, when
@@ -332,7 +320,7 @@ struct GraphReasoner {
         let relation = relationName(candidate.steps.last!.relation, language: q.language)
         let anchor = try display(candidate.anchor, language: q.language)
         let line = q.language == "zh" ? "\(anchor) | \(relation)（\(n)个）| \(list)" : "\(anchor) | \(relation) (\(n) in all) | \(list)"
-        return Computed(kind: .count, answer: String(n), lines: [line], answerIDs: [])
+        return Computed(kind: .count, answer: String(n), lines: [line])
     }
 
 }

@@ -74,9 +74,10 @@ public struct QuestionAnalysis: Sendable {
                 direction = word.hasPrefix("less") ? .smallest : .largest
             }
         }
-        if direction == nil, let word = tokens.first(where: { $0.count > 5 && $0.hasSuffix("est") }) {
+        if direction == nil, tokens.contains(where: { $0.count > 5 && $0.hasSuffix("est") }) {
+            // An unknown "-est" word: a superlative, largest first.
             direction = .largest
-            superlative = word.hasSuffix("est")
+            superlative = true
         }
         self.direction = direction
         agesAreInverted = inverted

@@ -61,7 +61,12 @@ final class RelationCatalog: @unchecked Sendable {
             }
         }
         self.classes = classes
+        classWordsByID = Dictionary(classes.map { ($0.id, Set($0.words.joined())) }, uniquingKeysWith: { a, _ in a })
     }
+
+    /// The words of a class's names (labels and readable local name), if it is a class.
+    func classWords(of id: Int64) -> Set<String> { classWordsByID[id] ?? [] }
+    private let classWordsByID: [Int64: Set<String>]
 
     /// Classes read at most.
     static let maxClasses = 2000

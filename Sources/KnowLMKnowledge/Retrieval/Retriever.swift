@@ -55,7 +55,7 @@ public final class Retriever: @unchecked Sendable {
             mentionNames = mentions.map(\.entity.matchedName)
             // Words that name a linked entity's class next to it ("the country Zambia", "the
             // city of Perth") describe the entity; they do not ask for a relation.
-            let spans = mentions.map(\.span) + (try EntityLinker(kb: kb).classWords(db, q, mentions: mentions))
+            let spans = mentions.map(\.span) + (try EntityLinker(kb: kb).classWords(db, q, mentions: mentions, catalog: catalog))
             let relations = try RelationLinker(catalog: catalog, embedder: embedder).match(q, excluding: spans)
             let reasoner = try GraphReasoner(kb: kb, catalog: catalog, db: db)
             context.relations = relations.values.sorted { $0.score > $1.score }.prefix(5)
@@ -102,7 +102,7 @@ public final class Retriever: @unchecked Sendable {
                 context.facts.append(try render(candidate, id: context.facts.count + 1, reasoner: reasoner, language: language))
             }
         }
-        context.topic = Self.topic(q, mentions: mentionNames, relations: relationWords)
+        context.topic = Self.topic(q, mentions: mentionNames)
         if context.computed != nil || context.bestScore >= Self.supportThreshold || maxPassages == 0 { return context }
         // The graph has nothing on the relation asked: passages that mention what the question
         // is about, then the graph's weaker candidates.
@@ -150,10 +150,8 @@ public final class Retriever: @unchecked Sendable {
     }
 
     /// What the question is about, for an abstention: its entities and relation, or its words.
-    static func topic(_ q: QuestionAnalysis, mentions: [String], relations: [String]) -> String {
-        if let entity = mentions.first {
-            return q.language == "zh" ? entity : "\(entity)"
-        }
+    static func topic(_ q: QuestionAnalysis, mentions: [String]) -> String {
+        if let entity = mentions.first { return entity }
         let words = q.contentWords(excluding: []).map(\.text)
         return words.isEmpty ? q.question : words.joined(separator: " ")
     }
@@ -246,47 +244,43 @@ extension Retriever {
             let catalog = try relationCatalog(db)
             let reasoner = try GraphReasoner(kb: kb, catalog: catalog, db: db)
             let subjects = try Int64.fetchAll(db, sql: "SELECT DISTINCT term FROM labels WHERE preferred = 1 ORDER BY id LIMIT \(Self.exampleScan)")
-            var single: (Int64, [(Int64, Int64)])?
+            func show(_ id: Int64) throws -> String { try reasoner.display(id, language: language) }
+            func rel(_ id: Int64) -> String { reasoner.relationName(id, language: language) }
+            func line(_ s: Int64, _ fact: (Int64, Int64)) throws -> String { "\(try show(s)) | \(rel(fact.0)) | \(try show(fact.1))" }
+            func question(_ template: String, _ values: [String: Any]) throws -> String {
+                try prompts.render("\(template).\(language)", values).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            // The first subject with two single-valued forward facts; better, the first whose
+            // entity value has a forward fact of its own (a chain for the second example).
+            var chosen: (s: Int64, facts: [(Int64, Int64)], chain: (p1: Int64, x: Int64, p2: Int64, y: Int64)?)?
             for s in subjects {
-                // Forward relations with one value each.
                 let facts = try reasoner.groups(of: s).filter { !$0.0.inverse && $0.1.count == 1 && catalog[$0.0.relation] != nil }
                     .map { ($0.0.relation, $0.1[0]) }
                 guard facts.count >= 2 else { continue }
-                if single == nil { single = (s, facts) }
-                // A value that is an entity with a forward fact of its own makes the chain.
-                for (p1, x) in facts where !(try kb.term(db, id: x).isLiteral) {
-                    let onward = try reasoner.groups(of: x).filter { !$0.0.inverse && $0.1.count == 1 && $0.0.relation != p1 && $0.1[0] != s }
-                    guard let (step2, values2) = onward.first else { continue }
-                    func show(_ id: Int64) throws -> String { try reasoner.display(id, language: language) }
-                    func rel(_ id: Int64) -> String { reasoner.relationName(id, language: language) }
-                    // The fact asked about comes first, as the retriever ranks the best fact first.
-                    let others = facts.filter { $0.0 != p1 }.prefix(2)
-                    let asked = others.first!
-                    var first: [(String, String)] = [("1", "\(try show(s)) | \(rel(asked.0)) | \(try show(asked.1))")]
-                    first.append(("2", "\(try show(s)) | \(rel(p1)) | \(try show(x))"))
-                    for (p, o) in others.dropFirst() { first.append((String(first.count + 1), "\(try show(s)) | \(rel(p)) | \(try show(o))")) }
-                    let q1 = try prompts.render("knowledge_qa_example.\(language)", ["entity": try show(s), "relation": rel(asked.0)])
-                    let chainFacts: [(String, String)] = [
-                        ("1", "\(try show(s)) | \(rel(p1)) | \(try show(x)) | \(rel(step2.relation)) | \(try show(values2[0]))"),
-                        ("2", "\(try show(s)) | \(rel(asked.0)) | \(try show(asked.1))"),
-                    ]
-                    let q2 = try prompts.render("knowledge_qa_example_chain.\(language)",
-                                                ["entity": try show(s), "relation": rel(p1), "relation2": rel(step2.relation)])
-                    return [
-                        PromptExample(facts: first.map { (id: $0.0, text: $0.1) }, question: q1.trimmingCharacters(in: .whitespacesAndNewlines),
-                                      answerID: "1", answer: try show(asked.1)),
-                        PromptExample(facts: chainFacts.map { (id: $0.0, text: $0.1) }, question: q2.trimmingCharacters(in: .whitespacesAndNewlines),
-                                      answerID: "1", answer: try show(values2[0])),
-                    ]
+                var chain: (p1: Int64, x: Int64, p2: Int64, y: Int64)?
+                for (p1, x) in facts where chain == nil {
+                    if try kb.term(db, id: x).isLiteral { continue }
+                    let onward = try reasoner.groups(of: x).first { !$0.0.inverse && $0.1.count == 1 && $0.0.relation != p1 && $0.1[0] != s }
+                    if let (step2, values2) = onward { chain = (p1, x, step2.relation, values2[0]) }
                 }
+                if chosen == nil || chain != nil { chosen = (s, facts, chain) }
+                if chain != nil { break }
             }
-            guard let (s, facts) = single else { return [] }
-            func show(_ id: Int64) throws -> String { try reasoner.display(id, language: language) }
-            let ordered = [facts[1], facts[0]] + facts.dropFirst(2)
-            let lines = try ordered.prefix(3).enumerated().map { (id: String($0.offset + 1), text: "\(try show(s)) | \(reasoner.relationName($0.element.0, language: language)) | \(try show($0.element.1))") }
-            let asked = facts[1]
-            let q1 = try prompts.render("knowledge_qa_example.\(language)", ["entity": try show(s), "relation": reasoner.relationName(asked.0, language: language)])
-            return [PromptExample(facts: lines, question: q1.trimmingCharacters(in: .whitespacesAndNewlines), answerID: "1", answer: try show(asked.1))]
+            guard let (s, facts, chain) = chosen else { return [] }
+            // The fact asked about comes first, as the retriever ranks the best fact first.
+            let asked = chain.flatMap { c in facts.first { $0.0 != c.p1 } } ?? facts[1]
+            let shown = [asked] + facts.filter { $0.0 != asked.0 }.prefix(2)
+            var examples = [PromptExample(
+                facts: try shown.enumerated().map { (id: String($0.offset + 1), text: try line(s, $0.element)) },
+                question: try question("knowledge_qa_example", ["entity": try show(s), "relation": rel(asked.0)]),
+                answerID: "1", answer: try show(asked.1))]
+            if let c = chain {
+                examples.append(PromptExample(
+                    facts: [(id: "1", text: "\(try line(s, (c.p1, c.x))) | \(rel(c.p2)) | \(try show(c.y))"), (id: "2", text: try line(s, asked))],
+                    question: try question("knowledge_qa_example_chain", ["entity": try show(s), "relation": rel(c.p1), "relation2": rel(c.p2)]),
+                    answerID: "1", answer: try show(c.y)))
+            }
+            return examples
         }
         lock.lock()
         cachedExamples[language] = made
