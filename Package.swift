@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "KnowLMCore", targets: ["KnowLMCore"]),
         .library(name: "KnowLMRuntime", targets: ["KnowLMRuntime"]),
         .library(name: "KnowLMKnowledge", targets: ["KnowLMKnowledge"]),
+        .library(name: "KnowLMExtraction", targets: ["KnowLMExtraction"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,10 +48,14 @@ let package = Package(
             // Every prompt the system sends (the top-level Prompts/ links here).
             resources: [.copy("Prompts")]
         ),
+        .target(
+            name: "KnowLMExtraction",
+            dependencies: ["KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge"]
+        ),
         .executableTarget(
             name: "knowlm",
             dependencies: [
-                "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge",
+                "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -58,6 +63,11 @@ let package = Package(
         .testTarget(
             name: "KnowLMRuntimeTests",
             dependencies: ["KnowLMRuntime", "KnowLMCore", "CKernels"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "KnowLMExtractionTests",
+            dependencies: ["KnowLMExtraction", "KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -31,3 +31,13 @@ extension LanguageModel {
         throw KnowLMError.generationEndedEarly
     }
 }
+
+/// A model that can say how likely each of several continuations of a prompt is — the
+/// cheap way to make a model *decide* (pick a type for a span, judge a claim) instead of
+/// writing free text.
+public protocol ContinuationScoring: Sendable {
+    /// The log-probability of each continuation after `prompt`, summed over its tokens.
+    /// Implementations reuse what they computed for the prompt across the continuations (and
+    /// across calls that share a prefix).
+    func logProbabilities(of continuations: [String], after prompt: String) async throws -> [Float]
+}

@@ -121,6 +121,14 @@ extension KnowledgeBase {
         let earlier = try Row.fetchAll(db, sql: "SELECT id, name FROM sources WHERE kind = 'file' AND id != ?", arguments: [source])
             .filter { URL(fileURLWithPath: $0[1] as String).lastPathComponent == fileName }.map { $0[0] as Int64 }
         guard !earlier.isEmpty else { return 0 }
+        return try removeSources(earlier, keeping: source, db)
+    }
+
+    /// Removes the sources `ids` with the triples that no other source (including `keeping`)
+    /// also gave, their labels and their extraction provenance; returns how many triples went.
+    func removeSources(_ ids: [Int64], keeping source: Int64, _ db: Database) throws -> Int {
+        let earlier = ids.filter { $0 != source }
+        guard !earlier.isEmpty else { return 0 }
         let list = earlier.map(String.init).joined(separator: ",")
         let orphans = try Row.fetchAll(db, sql: """
             SELECT DISTINCT s, p, o FROM provenance AS old WHERE source IN (\(list)) AND NOT EXISTS (
@@ -138,6 +146,8 @@ extension KnowledgeBase {
             }
         }
         try db.execute(sql: "DELETE FROM provenance WHERE source IN (\(list))")
+        try db.execute(sql: "DELETE FROM extraction_evidence WHERE source IN (\(list))")
+        try db.execute(sql: "DELETE FROM extractions WHERE source IN (\(list))")
         try db.execute(sql: "DELETE FROM sources WHERE id IN (\(list))")
         return orphans.count
     }

@@ -24,6 +24,15 @@ public struct PromptLibrary: Sendable {
 
     public var names: [String] { templates.keys.sorted() }
 
+    /// A data file shipped beside the templates (for example `oneke_instructions.json`).
+    public static func resource(named file: String) throws -> Data {
+        guard let url = Bundle.module.resourceURL?.appendingPathComponent("Prompts").appendingPathComponent(file),
+              let data = FileManager.default.contents(atPath: url.path) else {
+            throw KnowledgeBaseError.notFound("\(file) in the Prompts resource folder")
+        }
+        return data
+    }
+
     /// Renders `name` (for example `knowledge_qa.en`). Mustache comments and the blank line
     /// they leave at the top are dropped.
     public func render(_ name: String, _ context: [String: Any]) throws -> String {

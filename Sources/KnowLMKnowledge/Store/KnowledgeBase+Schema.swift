@@ -91,6 +91,27 @@ extension KnowledgeBase {
                 );
                 """)
         }
+        migrator.registerMigration("v3-extractions") { db in
+            // Provenance of facts put into the graph by information extraction: which document,
+            // model, task and schema, and where in the document the evidence lies.
+            try db.execute(sql: """
+                CREATE TABLE extractions (
+                    source INTEGER PRIMARY KEY,     -- sources.id (kind 'extraction')
+                    document TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    task TEXT NOT NULL,
+                    schema TEXT NOT NULL,
+                    created_at REAL NOT NULL
+                );
+                CREATE INDEX extractions_document ON extractions(document);
+                CREATE TABLE extraction_evidence (
+                    source INTEGER NOT NULL, s INTEGER NOT NULL, p INTEGER NOT NULL, o INTEGER NOT NULL,
+                    start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+                    PRIMARY KEY (s, p, o, source, start)
+                ) WITHOUT ROWID;
+                CREATE INDEX extraction_evidence_source ON extraction_evidence(source);
+                """)
+        }
         return migrator
     }
 }

@@ -18,7 +18,7 @@ public struct RuntimeOptions: Sendable {
 ///
 /// One serial queue owns the model: concurrent callers queue instead of racing, and a
 /// prompt that shares a prefix with the previous one reuses that part of the KV cache.
-public final class LocalModel: LanguageModel, @unchecked Sendable {
+public final class LocalModel: LanguageModel, ContinuationScoring, @unchecked Sendable {
     // @unchecked: all mutable state (`state`) is touched only on `queue`.
     public let name: String
     public let transformer: Transformer
@@ -129,6 +129,54 @@ public final class LocalModel: LanguageModel, @unchecked Sendable {
         }
     }
 
+    /// Log-probabilities of each continuation (token ids) after `prompt`, summed over their
+    /// tokens. The prompt is brought into the cache once (reusing whatever prefix it shares with
+    /// the previous call); each continuation longer than one token is evaluated on top of it and
+    /// then forgotten.
+    public func logProbabilities(of continuations: [[TokenID]], after prompt: [TokenID]) throws -> [Float] {
+        try queue.sync { try scoreOnQueue(continuations, prompt) }
+    }
+
+    private func scoreOnQueue(_ continuations: [[TokenID]], _ prompt: [TokenID]) throws -> [Float] {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let vocab = transformer.config.vocabularySize
+        let loop = GenerationLoop(model: transformer, tokenizer: tokenizer, state: state)
+        var last = [Float](repeating: 0, count: vocab)
+        _ = try last.withUnsafeMutableBufferPointer { try loop.prefill(prompt, into: $0.baseAddress!) }
+        let first = Self.logSoftmax(last)
+        let promptLength = state.tokens.count
+        var scores: [Float] = []
+        for continuation in continuations {
+            guard let head = continuation.first else { scores.append(0); continue }
+            var score = first[Int(head)]
+            if continuation.count > 1 {
+                let feed = continuation.dropLast()
+                guard promptLength + feed.count < state.contextLength, feed.count <= state.batchCapacity else {
+                    throw RuntimeError.promptTooLong(tokens: promptLength + feed.count, context: state.contextLength)
+                }
+                var rows = [Float](repeating: 0, count: feed.count * vocab)
+                try rows.withUnsafeMutableBufferPointer {
+                    try transformer.forward(feed, state: state, logitRows: Array(0..<feed.count), logits: $0.baseAddress!)
+                }
+                state.tokens += feed
+                for (i, next) in continuation.dropFirst().enumerated() {
+                    score += Self.logSoftmax(Array(rows[(i * vocab)..<((i + 1) * vocab)]))[Int(next)]
+                }
+                state.truncate(to: promptLength, slidingWindow: transformer.config.slidingWindow)
+            }
+            scores.append(score)
+        }
+        return scores
+    }
+
+    static func logSoftmax(_ logits: [Float]) -> [Float] {
+        let peak = logits.max() ?? 0
+        var sum: Double = 0
+        for v in logits { sum += Double(expf(v - peak)) }
+        let shift = peak + Float(log(sum))
+        return logits.map { $0 - shift }
+    }
+
     /// The vocabulary as a byte trie, built on first use (grammar constraints need it).
     public var vocabularyTrie: VocabularyTrie {
         trieLock.lock()
@@ -159,6 +207,17 @@ public final class LocalModel: LanguageModel, @unchecked Sendable {
     }
 
     // MARK: LanguageModel
+
+    public func logProbabilities(of continuations: [String], after prompt: String) async throws -> [Float] {
+        let promptTokens = try tokenizer.encode(prompt, addBOS: tokenizer.addsBOS, parseSpecial: true)
+        let tokens = try continuations.map { try tokenizer.encode($0, addBOS: false, parseSpecial: false) }
+        return try await withCheckedThrowingContinuation { result in
+            queue.async { [self] in
+                // Already on the queue: run the synchronous body without re-entering it.
+                result.resume(with: Result { try self.scoreOnQueue(tokens, promptTokens) })
+            }
+        }
+    }
 
     public func generate(prompt: String, parameters: GenerateParameters,
                          processors: [any LogitsProcessor]) -> AsyncThrowingStream<Generation, any Error> {

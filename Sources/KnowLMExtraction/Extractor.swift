@@ -1,0 +1,409 @@
+import Foundation
+import KnowLMCore
+import KnowLMKnowledge
+import KnowLMRuntime
+
+/// How to extract.
+public struct ExtractionOptions: Sendable {
+    /// Which wrapper the prompts get.
+    public enum PromptFormat: String, Sendable, CaseIterable {
+        /// OneKE's LLaMA-2 chat wrapper when the model's name says OneKE, few-shot otherwise.
+        case auto
+        /// OneKE's chat wrapper and system prompt, zero-shot (what OneKE was trained on).
+        case oneke
+        /// A few-shot completion of OneKE messages, for base models.
+        case fewshot
+    }
+    /// How the model is asked.
+    public enum Strategy: String, Sendable, CaseIterable {
+        /// Span typing for English NER with a model that scores continuations; generation otherwise.
+        case auto
+        /// The model writes OneKE's JSON answer for each schema chunk (under a grammar).
+        case generate
+        /// Candidate spans are proposed and the model picks each one's type or "none" by
+        /// comparing log-probabilities (NER).
+        case typeSpans = "type-spans"
+    }
+
+    public var task: IETask
+    /// Nil: guessed from the text.
+    public var language: IELanguage?
+    /// Mentions must be spans of the input (grammar-enforced).
+    public var copyFromInput = true
+    /// Constrain answers to the task's JSON Schema; off: free-form text, parsed afterwards.
+    public var grammar = true
+    public var promptFormat: PromptFormat = .auto
+    public var strategy: Strategy = .auto
+    /// Token limit of one answer.
+    public var maxTokens = 256
+    /// Worked examples in few-shot prompts.
+    public var exampleCount = 4
+    /// Span typing: subtract each type's log-probability under a content-free prompt, so the
+    /// model's prior for a type name does not decide (Zhao et al. 2021, "Calibrate before use").
+    public var calibrate = true
+    /// Names already known (the knowledge base's labels) proposed as candidate spans.
+    public var knownNames: [String] = []
+    /// Longest text accepted, in characters (Unicode scalars): a longer one is refused with a
+    /// clear error before any model call, since it would take hours on a small CPU.
+    public var maxInputCharacters = 262_144
+
+    public init(task: IETask) { self.task = task }
+}
+
+/// The result for one text.
+public struct ExtractionOutput: Sendable {
+    public var result: IEResult
+    /// Every mention found, located in the text.
+    public var spans: [LocatedSpan]
+    /// Answers that were not JSON (only possible with the grammar off).
+    public var parseErrors: Int
+    public var warnings: [String]
+    /// Prompts sent to the model.
+    public var modelCalls: Int
+}
+
+/// Schema-based information extraction in the OneKE format with any `LanguageModel`.
+///
+/// For each text: the text is cut into windows that fit the context, the schema into OneKE's
+/// chunks; every (window, chunk) gets OneKE's message, wrapped for the model (OneKE's chat
+/// wrapper, or few-shot for base models), and the answer is decoded under a JSON Schema grammar
+/// whose mention strings must be spans of the window. Answers are parsed (every shape OneKE
+/// emits), merged, and located in the original text. For English NER with a base model, the
+/// default is span typing instead: the weak model is bad at writing lists but can choose a type.
+public final class Extractor: @unchecked Sendable {
+    public let model: any LanguageModel
+    public let embedder: (any TextEmbedder)?
+    let format: OneKEFormat
+    let prompts: PromptLibrary
+    private let bank: [BankSentence]
+    private let parents: [String: String]
+    private var priorCache: [String: [Float]] = [:]
+    private var exampleCache: [String: [BankSentence]] = [:]
+
+    public init(model: any LanguageModel, embedder: (any TextEmbedder)? = nil, prompts: PromptLibrary? = nil) throws {
+        self.model = model
+        self.embedder = embedder
+        self.format = try OneKEFormat.load()
+        self.prompts = try prompts ?? PromptLibrary()
+        (self.bank, self.parents) = try BankSentence.load()
+    }
+
+    /// Whether `model` is a OneKE model (its file or folder name says so).
+    public static func isOneKE(_ model: any LanguageModel) -> Bool { model.name.lowercased().contains("oneke") }
+
+    public func extract(_ text: String, schema: IESchema, options: ExtractionOptions,
+                        progress: ((Int, Int) -> Void)? = nil) async throws -> ExtractionOutput {
+        guard schema.task == options.task else {
+            throw ExtractionError.invalidSchema("the schema was read for \(schema.task.rawValue) but the task is \(options.task.rawValue)")
+        }
+        var output = ExtractionOutput(result: IEResult(), spans: [], parseErrors: 0, warnings: [], modelCalls: 0)
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else {
+            output.warnings.append("the input is empty: nothing to extract")
+            return output
+        }
+        if let bad = Self.binaryReason(text) { throw ExtractionError.invalidInput(bad) }
+        let length = text.unicodeScalars.count
+        guard length <= options.maxInputCharacters else {
+            throw ExtractionError.invalidInput("the text has \(length) characters, over the limit of \(options.maxInputCharacters): split it into documents (one per file or per JSON line) or raise the limit (--max-chars)")
+        }
+        let language = options.language ?? IELanguage.guess(text)
+        let oneke = options.promptFormat == .oneke || (options.promptFormat == .auto && Self.isOneKE(model))
+        let useSpanTyping = options.task == .ner && language == .en && model is any ContinuationScoring
+            && (options.strategy == .typeSpans || (options.strategy == .auto && !oneke))
+        if options.strategy == .typeSpans && !useSpanTyping {
+            throw ExtractionError.unsupported("span typing needs English NER and a local model that scores continuations")
+        }
+        let windows = try windowsFitting(text, schema: schema, options: options, language: language, oneke: oneke)
+        for (n, window) in windows.enumerated() {
+            progress?(n, windows.count)
+            var piece: IEResult
+            if useSpanTyping {
+                piece = try await typeSpans(in: window.text, schema: schema, options: options, output: &output)
+            } else {
+                piece = IEResult()
+                for chunk in schema.chunks(size: format.chunkSize[options.task] ?? 4) {
+                    piece.merge(try await generate(window.text, chunk: chunk, options: options, language: language,
+                                                   oneke: oneke, output: &output))
+                }
+            }
+            output.result.merge(piece)
+            output.spans += locate(piece, in: window)
+        }
+        progress?(windows.count, windows.count)
+        output.spans = Array(Set(output.spans)).sorted { ($0.start, $0.end, $0.label) < ($1.start, $1.end, $1.label) }
+        return output
+    }
+
+    /// Why `text` looks like binary data rather than text, if it does.
+    static func binaryReason(_ text: String) -> String? {
+        var control = 0, total = 0
+        for s in text.unicodeScalars.prefix(65_536) {
+            total += 1
+            if s.value == 0 { return "the input contains NUL bytes: it looks like a binary file, not text" }
+            if s.value < 0x20 && s != "\n" && s != "\r" && s != "\t" { control += 1 }
+            if s == "\u{FFFD}" { control += 1 }
+        }
+        return total > 0 && control * 10 > total ? "the input is mostly control characters or invalid UTF-8: it looks like binary data, not text" : nil
+    }
+
+    // MARK: windows
+
+    /// Windows of `text` whose prompts fit the context with room for the answer.
+    func windowsFitting(_ text: String, schema: IESchema, options: ExtractionOptions, language: IELanguage, oneke: Bool) throws -> [TextWindow] {
+        let chunk = schema.chunks(size: format.chunkSize[options.task] ?? 4).max { $0.serialized().count < $1.serialized().count } ?? .array([])
+        let overheadPrompt = try wrap(try format.userMessage(task: options.task, language: language, schema: chunk, input: ""),
+                                      task: options.task, chunk: chunk, options: options, language: language, oneke: oneke)
+        let overhead = try model.tokenizer.encode(overheadPrompt, addBOS: true, parseSpecial: true).count
+        let budget = model.contextLength - overhead - options.maxTokens - 8
+        guard budget >= 32 else {
+            throw ExtractionError.invalidInput("the context (\(model.contextLength) tokens) leaves no room for text after a \(overhead)-token prompt and a \(options.maxTokens)-token answer: raise --ctx-size or lower --max-tokens")
+        }
+        var maxScalars = budget * (language == .zh ? 1 : 3)
+        while true {
+            let windows = TextSpans.windows(text, maxScalars: maxScalars)
+            let longest = windows.map { (try? model.tokenizer.encode($0.text, addBOS: false, parseSpecial: false).count) ?? Int.max }.max() ?? 0
+            if longest <= budget || maxScalars < 64 { return windows }
+            maxScalars = maxScalars * 3 / 4
+        }
+    }
+
+    func locate(_ result: IEResult, in window: TextWindow) -> [LocatedSpan] {
+        let scalars = Array(window.text.unicodeScalars)
+        var out: [LocatedSpan] = []
+        func add(_ mention: String, _ label: String) {
+            for r in TextSpans.occurrences(of: mention, in: scalars) {
+                out.append(LocatedSpan(text: mention, label: label, start: window.offset + r.lowerBound, end: window.offset + r.upperBound))
+            }
+        }
+        for e in result.entities { add(e.mention, e.type) }
+        for r in result.relations { add(r.subject, r.relation + ".subject"); add(r.object, r.relation + ".object") }
+        for e in result.events {
+            add(e.trigger, e.type + ".trigger")
+            for a in e.arguments { add(a.argument, e.type + "." + a.role) }
+        }
+        return out
+    }
+
+    // MARK: generation
+
+    func wrap(_ message: String, task: IETask, chunk: JSONValue, options: ExtractionOptions, language: IELanguage, oneke: Bool) throws -> String {
+        if oneke { return try render("oneke_chat", ["system": format.systemPrompt, "message": message]) }
+        var examples: [[String: Any]] = []
+        if task == .ner && language == .en {
+            let labels = (chunk.arrayValue ?? chunk.objectValue?.map { JSONValue.string($0.key) } ?? []).compactMap(IESchema.name(of:))
+            for sentence in try examplesFor(labels: labels, count: options.exampleCount) {
+                let example = try format.userMessage(task: task, language: language, schema: chunk, input: sentence.text)
+                var answer: [(key: String, value: JSONValue)] = labels.map { ($0, .array([])) }
+                for (span, label) in sentence.mapped where label != BankSentence.none {
+                    if let i = answer.firstIndex(where: { $0.key == label }) {
+                        answer[i].value = .array((answer[i].value.arrayValue ?? []) + [.string(span)])
+                    }
+                }
+                examples.append(["message": example, "output": JSONValue.object(answer).serialized(itemSeparator: ", ", keySeparator: ": ")])
+            }
+        }
+        return try render("oneke_fewshot", ["examples": examples, "message": message])
+    }
+
+    func render(_ name: String, _ context: [String: Any]) throws -> String {
+        var text = try prompts.render(name, context)
+        while text.hasSuffix("\n") && name != "oneke_fewshot" { text.removeLast() }
+        return text
+    }
+
+    func generate(_ text: String, chunk: JSONValue, options: ExtractionOptions, language: IELanguage, oneke: Bool,
+                  output: inout ExtractionOutput) async throws -> IEResult {
+        let message = try format.userMessage(task: options.task, language: language, schema: chunk, input: text)
+        let prompt = try wrap(message, task: options.task, chunk: chunk, options: options, language: language, oneke: oneke)
+        var parameters = GenerateParameters.greedy(maxTokens: options.maxTokens)
+        var processors: [any LogitsProcessor] = []
+        if options.grammar, let local = model as? LocalModel {
+            let schema = OutputSchema.jsonSchema(task: options.task, chunk: chunk, copyFromInput: options.copyFromInput)
+            let grammar = try JSONSchemaGrammar.compile(schema, options: JSONSchemaOptions(input: options.copyFromInput ? text : nil))
+            processors.append(GrammarConstraint(grammar: grammar, trie: local.vocabularyTrie))
+        } else if !oneke {
+            parameters.stop = ["\n###", "\n\n"]
+        }
+        let answer = try await model.complete(prompt: prompt, parameters: parameters, processors: processors)
+        output.modelCalls += 1
+        do {
+            let parsed = try OneKEOutput.parse(answer.text, task: options.task)
+            let allowed = Set((chunk.arrayValue ?? chunk.objectValue?.map { JSONValue.string($0.key) } ?? []).compactMap(IESchema.name(of:)))
+            var kept = IEResult()
+            kept.entities = parsed.entities.filter { options.task == .kg || allowed.contains($0.type) }
+            kept.relations = parsed.relations.filter { options.task == .kg || allowed.contains($0.relation) }
+            kept.events = parsed.events.filter { allowed.contains($0.type) }
+            return kept
+        } catch {
+            output.parseErrors += 1
+            let cut = answer.stopReason == .length ? " (cut off by the \(options.maxTokens)-token limit)" : ""
+            output.warnings.append("an answer was not JSON\(cut); its chunk gives nothing: \(answer.text.prefix(120))")
+            return IEResult()
+        }
+    }
+
+    // MARK: span typing
+
+    func typeSpans(in text: String, schema: IESchema, options: ExtractionOptions, output: inout ExtractionOutput) async throws -> IEResult {
+        guard let scorer = model as? any ContinuationScoring else { return IEResult() }
+        let labels = schema.names
+        var proposer = SpanProposer()
+        proposer.knownNames = options.knownNames
+        let tokenizer = model.tokenizer
+        proposer.isOrdinaryWord = { word in
+            // Capitalised only by position: a dictionary word, which this vocabulary of 100k+
+            // pieces spells as one lower-case token.
+            let lower = word.lowercased()
+            guard word.dropFirst() == lower.dropFirst(), lower.allSatisfy(\.isLetter),
+                  let ids = try? tokenizer.encode(" " + lower, addBOS: false, parseSpecial: false) else { return false }
+            return ids.count == 1
+        }
+        let scalars = Array(text.unicodeScalars)
+        let candidates = proposer.propose(text).sorted { $0.count > $1.count }
+        guard !candidates.isEmpty else { return IEResult() }
+        let examples = try examplesFor(labels: labels, count: options.exampleCount)
+        let choices = (labels + [BankSentence.none]).map { " " + $0 }
+        let prior = options.calibrate ? try await prior(labels: labels, examples: examples, scorer: scorer) : nil
+        var accepted: [(Range<Int>, String)] = []
+        for span in candidates {
+            if accepted.contains(where: { $0.0.lowerBound <= span.lowerBound && span.upperBound <= $0.0.upperBound }) { continue }
+            let mention = String(String.UnicodeScalarView(scalars[span]))
+            let prompt = try choosePrompt(labels: labels, examples: examples, text: text, span: mention)
+            var scores = try await scorer.logProbabilities(of: choices, after: prompt)
+            output.modelCalls += 1
+            if let prior { scores = zip(scores, prior).map { $0 - $1 } }
+            guard let best = scores.indices.max(by: { scores[$0] < scores[$1] }), best < labels.count else { continue }
+            accepted.append((span, labels[best]))
+        }
+        accepted.sort { $0.0.lowerBound < $1.0.lowerBound }
+        var result = IEResult()
+        for (span, label) in accepted {
+            result.merge(IEResult(entities: [.init(mention: String(String.UnicodeScalarView(scalars[span])), type: label)]))
+        }
+        return result
+    }
+
+    func choosePrompt(labels: [String], examples: [BankSentence], text: String, span: String) throws -> String {
+        try render("extraction_choose.en", [
+            "types": labels.joined(separator: ", "),
+            "examples": examples.map { e in ["text": e.text, "lines": e.mapped.map { ["span": $0.0, "type": $0.1] }] as [String: Any] },
+            "text": text, "span": span,
+        ])
+    }
+
+    /// Each type's log-probability with no text to go on: what the model says by habit.
+    func prior(labels: [String], examples: [BankSentence], scorer: any ContinuationScoring) async throws -> [Float] {
+        let key = labels.joined(separator: "\u{1}")
+        if let cached = priorCache[key] { return cached }
+        let prompt = try choosePrompt(labels: labels, examples: examples, text: "N/A", span: "N/A")
+        let prior = try await scorer.logProbabilities(of: (labels + [BankSentence.none]).map { " " + $0 }, after: prompt)
+        priorCache[key] = prior
+        return prior
+    }
+
+    /// Worked examples for a schema: the bundled sentences with their types mapped onto the
+    /// schema's labels — a type maps to the label with its name, or (with an embedder) the label
+    /// whose name means nearly the same, else its broader type is tried ("novelist" → "writer"
+    /// → "person"); spans whose types map to nothing are shown as "none". Sentences are chosen
+    /// greedily to show as many of the schema's labels as possible, plus one sentence with a
+    /// "none" line.
+    func examplesFor(labels: [String], count: Int) throws -> [BankSentence] {
+        let key = labels.joined(separator: "\u{1}") + "#\(count)"
+        if let cached = exampleCache[key] { return cached }
+        let mapping = try typeMapping(labels: labels)
+        let mapped = bank.map { sentence -> BankSentence in
+            var s = sentence
+            s.mapped = sentence.entities.map { ($0.name, mapping[$0.type] ?? BankSentence.none) }
+            return s
+        }
+        func shown(_ s: BankSentence) -> Set<String> { Set(s.mapped.map(\.1).filter { $0 != BankSentence.none }) }
+        var chosen: [BankSentence] = []
+        var covered = Set<String>()
+        while chosen.count < max(0, count - 1) {
+            let best = mapped.enumerated()
+                .filter { c in !chosen.contains { $0.text == c.element.text } && !shown(c.element).isEmpty }
+                .max { a, b in
+                    (shown(a.element).subtracting(covered).count, shown(a.element).count, -a.offset)
+                        < (shown(b.element).subtracting(covered).count, shown(b.element).count, -b.offset)
+                }
+            guard let best else { break }
+            chosen.append(best.element)
+            covered.formUnion(shown(best.element))
+        }
+        // One sentence whose lines include "none", so that "none" is a seen answer.
+        if count > 0, !chosen.contains(where: { $0.mapped.contains { $0.1 == BankSentence.none } }),
+           let negative = mapped.first(where: { s in s.mapped.contains { $0.1 == BankSentence.none } && !chosen.contains { $0.text == s.text } }) {
+            chosen.append(negative)
+        }
+        exampleCache[key] = chosen
+        return chosen
+    }
+
+    /// Each bundled type's label in the user's schema ("none" when it has no counterpart).
+    func typeMapping(labels: [String]) throws -> [String: String] {
+        var types = Set(bank.flatMap { $0.entities.map(\.type) })
+        for (child, parent) in parents { types.insert(child); types.insert(parent) }
+        types.remove(BankSentence.none)
+        let ordered = types.sorted()
+        let lowerLabels = labels.map { $0.lowercased() }
+        var direct: [String: String] = [:]
+        var vectors: [String: [Float]] = [:]
+        if let embedder {
+            for (name, v) in zip(ordered + labels, try embedder.embed(ordered + labels)) { vectors[name] = v }
+        }
+        for type in ordered {
+            if let exact = lowerLabels.firstIndex(of: type) { direct[type] = labels[exact]; continue }
+            guard let a = vectors[type] else { continue }
+            var best: (String, Float)?
+            for label in labels {
+                guard let b = vectors[label] else { continue }
+                let s = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
+                if s >= BankSentence.mappingThreshold && s > (best?.1 ?? -1) { best = (label, s) }
+            }
+            if let best { direct[type] = best.0 }
+        }
+        var mapping: [String: String] = [BankSentence.none: BankSentence.none]
+        for type in ordered {
+            var t: String? = type
+            var hops = 0
+            while let current = t, direct[current] == nil, hops < 8 { t = parents[current]; hops += 1 }
+            mapping[type] = t.flatMap { direct[$0] } ?? BankSentence.none
+        }
+        return mapping
+    }
+}
+
+/// A bundled example sentence (`Prompts/extraction_examples.en.json`, written for this project)
+/// with generic entity types, mapped onto each user schema.
+struct BankSentence: Sendable {
+    struct Entity: Sendable { var name: String; var type: String }
+    var text: String
+    var entities: [Entity]
+    var mapped: [(String, String)] = []
+
+    static let none = "none"
+    /// Cosine similarity of MiniLM type-name embeddings above which a bundled type stands for a
+    /// schema label.
+    static let mappingThreshold: Float = 0.6
+
+    /// The bundled sentences and the type hierarchy (finer type → broader type).
+    static func load() throws -> (sentences: [BankSentence], parents: [String: String]) {
+        let data = try PromptLibrary.resource(named: "extraction_examples.en.json")
+        guard let text = String(data: data, encoding: .utf8), let root = try? JSONValue.parse(text),
+              let list = root["sentences"]?.arrayValue else {
+            throw ExtractionError.invalidData("extraction_examples.en.json is not {\"parents\", \"sentences\"}")
+        }
+        var parents: [String: String] = [:]
+        for (child, parent) in root["parents"]?.objectValue ?? [] { parents[child] = parent.stringValue }
+        let sentences = list.compactMap { item -> BankSentence? in
+            guard let text = item["text"]?.stringValue else { return nil }
+            let entities = (item["entities"]?.arrayValue ?? []).compactMap { e -> Entity? in
+                guard let n = e["name"]?.stringValue, let t = e["type"]?.stringValue else { return nil }
+                return Entity(name: n, type: t)
+            }
+            return BankSentence(text: text, entities: entities)
+        }
+        return (sentences, parents)
+    }
+}
