@@ -218,15 +218,24 @@ public final class Extractor: @unchecked Sendable {
         let prompt = try wrap(message, task: options.task, chunk: chunk, options: options, language: language, oneke: oneke)
         var parameters = GenerateParameters.greedy(maxTokens: options.maxTokens)
         var processors: [any LogitsProcessor] = []
+        var constraint: GrammarConstraint?
         if options.grammar, let local = model as? LocalModel {
             let schema = OutputSchema.jsonSchema(task: options.task, chunk: chunk, copyFromInput: options.copyFromInput)
             let grammar = try JSONSchemaGrammar.compile(schema, options: JSONSchemaOptions(input: options.copyFromInput ? text : nil))
-            processors.append(GrammarConstraint(grammar: grammar, trie: local.vocabularyTrie))
+            constraint = GrammarConstraint(grammar: grammar, trie: local.vocabularyTrie)
+            processors.append(constraint!)
         } else if !oneke {
             parameters.stop = ["\n###", "\n\n"]
         }
-        let answer = try await model.complete(prompt: prompt, parameters: parameters, processors: processors)
+        var answer = try await model.complete(prompt: prompt, parameters: parameters, processors: processors)
         output.modelCalls += 1
+        // An answer the token limit cut off is closed the shortest way the grammar allows, so
+        // what was extracted before the cut is kept.
+        if let constraint, answer.stopReason == .length, !constraint.engine.isAccepting(constraint.state),
+           let tail = constraint.engine.shortestCompletion(from: constraint.state) {
+            answer.text += String(decoding: tail, as: UTF8.self)
+            output.warnings.append("an answer reached the \(options.maxTokens)-token limit and was closed early: raise --max-tokens to get all of it")
+        }
         do {
             let parsed = try OneKEOutput.parse(answer.text, task: options.task)
             let allowed = Set((chunk.arrayValue ?? chunk.objectValue?.map { JSONValue.string($0.key) } ?? []).compactMap(IESchema.name(of:)))

@@ -50,17 +50,12 @@ public enum TextSpans {
             var end = min(scalars.count, start + maxScalars)
             if end < scalars.count {
                 // Last sentence end in the window, else the last space, else a hard cut.
-                var cut = end
-                var j = end - 1
-                while j > start + maxScalars / 4 {
-                    if enders.contains(scalars[j]) { cut = j + 1; break }
-                    j -= 1
+                let floor = start + maxScalars / 4
+                if let j = (floor..<end).last(where: { enders.contains(scalars[$0]) }) {
+                    end = j + 1
+                } else if let j = (floor..<end).last(where: { scalars[$0] == " " }) {
+                    end = j + 1
                 }
-                if cut == end {
-                    j = end - 1
-                    while j > start + maxScalars / 4 { if scalars[j] == " " { cut = j + 1; break }; j -= 1 }
-                }
-                end = cut
             }
             var piece = String(String.UnicodeScalarView(scalars[start..<end]))
             var lead = 0

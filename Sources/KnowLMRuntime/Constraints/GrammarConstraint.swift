@@ -78,6 +78,33 @@ public final class GrammarEngine: @unchecked Sendable {
     }
     private var distances: [Int32: Int] = [:]
 
+    /// The shortest bytes that take `state` to an accepting state (breadth-first, bounded like
+    /// `distanceToAccept`), or nil when none is found. Closes an answer the token limit cut off:
+    /// `{"a": ["x` becomes `{"a": ["x"]}`.
+    public func shortestCompletion(from state: Int32) -> [UInt8]? {
+        guard state != GrammarMatcher.dead else { return nil }
+        var parent: [Int32: (Int32, UInt8)] = [:]
+        var frontier: [Int32] = [state]
+        var seen: Set<Int32> = [state]
+        while !frontier.isEmpty && seen.count < 20_000 {
+            var next: [Int32] = []
+            for s in frontier {
+                if matcher.isAccepting(s) {
+                    var bytes: [UInt8] = []
+                    var at = s
+                    while at != state, let (from, byte) = parent[at] { bytes.append(byte); at = from }
+                    return bytes.reversed()
+                }
+                for b in 0...255 {
+                    let t = matcher.next(s, UInt8(b))
+                    if t != GrammarMatcher.dead && seen.insert(t).inserted { parent[t] = (s, UInt8(b)); next.append(t) }
+                }
+            }
+            frontier = next
+        }
+        return nil
+    }
+
     /// Whether the grammar matches the whole of `bytes`.
     public func matches(_ bytes: [UInt8]) -> Bool { matcher.isAccepting(matcher.advance(matcher.initial, bytes)) }
 
