@@ -31,6 +31,9 @@ struct ExtractionOptionGroup: ParsableArguments {
     @Flag(name: .customLong("no-calibration"), help: "Span typing: do not correct for the model's prior over type names.")
     var noCalibration = false
 
+    @Option(name: .customLong("calibration-weight"), help: "Span typing: how much of each type's prior log-probability is subtracted (0 to 1).")
+    var calibrationWeight: Float = 0.25
+
     @Option(name: .customLong("max-chars"), help: "Longest text accepted, in characters; longer ones are refused before any model call.")
     var maxChars = 262_144
 
@@ -54,7 +57,8 @@ struct ExtractionOptionGroup: ParsableArguments {
         o.strategy = ExtractionOptions.Strategy(rawValue: strategy) ?? .auto
         o.maxTokens = maxTokens
         o.exampleCount = examples
-        o.calibrate = !noCalibration
+        o.calibrate = !noCalibration && calibrationWeight > 0
+        o.calibrationWeight = calibrationWeight
         o.maxInputCharacters = maxChars
         return o
     }
