@@ -9,7 +9,9 @@ held-out rest, and on the whole file, plus sentences per second.
 Configurations (each adds one stage to the one before):
   free       few-shot OneKE JSON, free decoding (no grammar)       --strategy generate --no-grammar
   grammar    the same under the task's JSON Schema + copy-from-input --strategy generate
-  spans      candidate spans, model picks the type or none          --strategy type-spans --no-calibration
+  names-only candidate spans, model picks the type or none, examples'  --strategy type-spans --no-calibration --embedder none
+             types mapped onto the schema by name only
+  spans      the same with types mapped by MiniLM similarity too    --strategy type-spans --no-calibration
   default    spans + calibration (the default)                      (no flags)
 
 Usage:
@@ -28,6 +30,7 @@ import time
 CONFIGS = {
     "free": ["--strategy", "generate", "--no-grammar"],
     "grammar": ["--strategy", "generate"],
+    "names-only": ["--strategy", "type-spans", "--no-calibration", "--embedder", "none"],
     "spans": ["--strategy", "type-spans", "--no-calibration"],
     "default": [],
 }
@@ -68,6 +71,7 @@ def main():
     ap.add_argument("--configs", default="free,grammar,spans,default")
     ap.add_argument("--limit", type=int, help="only the first N sentences of each domain")
     ap.add_argument("--dev", type=int, default=100, help="sentences of the development split")
+    ap.add_argument("--offset", type=int, default=0, help="skip the first N sentences (--offset 100: held-out only)")
     ap.add_argument("--out", default=None, help="folder for prediction files (default: a temp folder)")
     args = ap.parse_args()
 
@@ -83,15 +87,19 @@ def main():
             cmd = [args.knowlm, "eval", "ie", "--data", path, "--json", "--predictions", pred] + CONFIGS[config]
             if args.limit:
                 cmd += ["--limit", str(args.limit)]
+            if args.offset:
+                cmd += ["--offset", str(args.offset)]
             run = subprocess.run(cmd, capture_output=True, text=True)
             if run.returncode != 0:
                 print(f"| {domain} | {config} | failed: {run.stderr.strip()[-200:]} |||||")
                 continue
             summary = json.loads(run.stdout.strip().splitlines()[-1])
             rows = [json.loads(l) for l in open(pred)]
-            dev, held = rows[: args.dev], rows[args.dev:]
+            skip = max(0, args.dev - args.offset)
+            dev, held = rows[:skip], rows[skip:]
             hp, hr, hf = score(held)
-            print(f"| {domain} | {config} | {score(dev)[2]:.1f} | {hp:.1f} / {hr:.1f} / {hf:.1f} | {float(summary['f1']):.1f} "
+            dev_f1 = f"{score(dev)[2]:.1f}" if dev else "–"
+            print(f"| {domain} | {config} | {dev_f1} | {hp:.1f} / {hr:.1f} / {hf:.1f} | {float(summary['f1']):.1f} "
                   f"| {summary['parse_errors']} | {float(summary['texts_per_second']):.2f} |", flush=True)
 
 

@@ -354,11 +354,24 @@ public final class Extractor: @unchecked Sendable {
         return chosen
     }
 
+    /// The worked examples span typing would show for `labels`, as prompt text (for `--verbose`).
+    public func exampleLines(labels: [String], count: Int) throws -> [String] {
+        try examplesFor(labels: labels, count: count).flatMap { e in ["Text: \(e.text)"] + e.mapped.map { "  \($0.0) => \($0.1)" } }
+    }
+
     /// Each bundled type's label in the user's schema ("none" when it has no counterpart).
     func typeMapping(labels: [String]) throws -> [String: String] {
-        var types = Set(bank.flatMap { $0.entities.map(\.type) })
-        for (child, parent) in parents { types.insert(child); types.insert(parent) }
-        types.remove(BankSentence.none)
+        func ancestors(_ type: String) -> [String] {
+            var out: [String] = []
+            var t = parents[type]
+            while let current = t, !out.contains(current), out.count < 8 { out.append(current); t = parents[current] }
+            return out
+        }
+        var types = Set<String>()
+        for type in bank.flatMap({ $0.entities.map(\.type) }) where type != BankSentence.none {
+            types.insert(type)
+            types.formUnion(ancestors(type))
+        }
         let ordered = types.sorted()
         let lowerLabels = labels.map { $0.lowercased() }
         var direct: [String: String] = [:]
@@ -366,16 +379,22 @@ public final class Extractor: @unchecked Sendable {
         if let embedder {
             for (name, v) in zip(ordered + labels, try embedder.embed(ordered + labels)) { vectors[name] = v }
         }
+        func similarity(_ x: String, _ y: String) -> Float {
+            guard let a = vectors[x], let b = vectors[y] else { return -1 }
+            return zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        // A type stands for a label by name, or when each is the other's nearest by meaning
+        // (up to finer or broader types of the same line: "musician" and "singer" both stand
+        // for "musical artist"), so "country" does not become "city" just because the schema
+        // has no country: it falls back to its broader type instead.
+        func sameLine(_ a: String, _ b: String) -> Bool { a == b || ancestors(a).contains(b) || ancestors(b).contains(a) }
         for type in ordered {
             if let exact = lowerLabels.firstIndex(of: type) { direct[type] = labels[exact]; continue }
-            guard let a = vectors[type] else { continue }
-            var best: (String, Float)?
-            for label in labels {
-                guard let b = vectors[label] else { continue }
-                let s = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
-                if s >= BankSentence.mappingThreshold && s > (best?.1 ?? -1) { best = (label, s) }
-            }
-            if let best { direct[type] = best.0 }
+            guard vectors[type] != nil, let label = labels.max(by: { similarity(type, $0) < similarity(type, $1) }),
+                  !lowerLabels.contains(where: { ordered.contains($0) && $0 == label.lowercased() }),
+                  similarity(type, label) >= BankSentence.mappingThreshold,
+                  let nearest = ordered.max(by: { similarity(label, $0) < similarity(label, $1) }), sameLine(nearest, type) else { continue }
+            direct[type] = label
         }
         var mapping: [String: String] = [BankSentence.none: BankSentence.none]
         for type in ordered {

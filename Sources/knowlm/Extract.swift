@@ -107,6 +107,7 @@ struct Extract: AsyncParsableCommand {
     @Argument(help: "The text, or a folder whose .txt/.md files are extracted one by one.") var text: String?
 
     @Flag(help: "Print {task, result, spans} as JSON (one object per text).") var json = false
+    @Flag(help: "Print the worked examples (with their types mapped onto the schema) to standard error.") var verbose = false
     @Flag(name: .customLong("to-kg"), help: "Store extracted relations (and entity types as rdf:type) in the knowledge base, with provenance; re-running on a document replaces its facts.")
     var toKG = false
     @OptionGroup var kb: KnowledgeBaseOptions
@@ -125,6 +126,9 @@ struct Extract: AsyncParsableCommand {
         let loaded = try model.load()
         let extractor = try extraction.makeExtractor(model: loaded)
         let options = extraction.options(task: task)
+        if verbose {
+            for line in try extractor.exampleLines(labels: schema.names, count: options.exampleCount) { printError(line) }
+        }
         let base = toKG ? try kb.open(mustExist: false) : nil
         let progress = documents.count > 1 ? ProgressLine("extract", total: documents.count, unit: "texts") : nil
         var totalWarnings = 0
