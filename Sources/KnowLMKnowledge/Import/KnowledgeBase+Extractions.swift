@@ -59,7 +59,6 @@ extension KnowledgeBase {
             var report = ExtractionImportReport()
             let earlier = try Int64.fetchAll(db, sql: "SELECT id FROM sources WHERE kind = 'extraction' AND name = ?", arguments: [run.document])
             let source = try TripleWriter.addSource(kind: "extraction", name: run.document, hash: nil, in: db)
-            if !earlier.isEmpty { report.removed = try removeSources(earlier, keeping: source, db) }
             try db.execute(sql: "INSERT INTO extractions(source, document, model, task, schema, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [source, run.document, run.model, run.task, run.schema, Date().timeIntervalSince1970])
             let writer = try TripleWriter(db)
@@ -68,7 +67,12 @@ extension KnowledgeBase {
                     SELECT t.kind, t.value, t.datatype, t.lang FROM labels l JOIN terms t ON t.id = l.term
                     WHERE l.label = ? AND l.preferred = 1 AND t.kind = 0 LIMIT 1
                     """, arguments: [name]) {
-                    return (TripleWriter.term(kind: existing[0], value: existing[1], datatype: existing[2], lang: existing[3]), [])
+                    let term = TripleWriter.term(kind: existing[0], value: existing[1], datatype: existing[2], lang: existing[3])
+                    // An entity an extraction minted keeps its name under this extraction too, so
+                    // replacing the earlier one does not take the name away.
+                    let minted: Bool
+                    if case .iri(let iri) = term { minted = iri.hasPrefix(RDFTerm.mintedEntity) } else { minted = false }
+                    return (term, minted ? [Triple(term, .iri(RDFTerm.rdfsLabel), .literal(name))] : [])
                 }
                 let term = RDFTerm.mintedEntity(name)
                 return (term, [Triple(term, .iri(RDFTerm.rdfsLabel), .literal(name))])
@@ -97,6 +101,9 @@ extension KnowledgeBase {
                     if try writer.add(t, source: source) { report.added += 1 }
                 }
             }
+            // Only now drop the earlier extraction: what the new one repeats stays (it is not new
+            // either), what only the old one said goes.
+            if !earlier.isEmpty { report.removed = try removeSources(earlier, keeping: source, db) }
             return report
         }
     }
