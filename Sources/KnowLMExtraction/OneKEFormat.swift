@@ -114,26 +114,10 @@ public enum PythonJSON {
         }
     }
 
+    /// Python escapes what JSON requires, like `JSONValue.escape`, but leaves DEL (0x7F) as is.
     private static func quote(_ s: String, into out: inout String) {
         out += "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if c.value < 0x20 {
-                    let hex = String(c.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(c)
-                }
-            }
-        }
+        for c in s.unicodeScalars { out += c == "\u{7F}" ? String(c) : JSONValue.escape(c) }
         out += "\""
     }
 }
