@@ -196,7 +196,7 @@ public final class Extractor: @unchecked Sendable {
         if oneke { return try render("oneke_chat", ["system": format.systemPrompt, "message": message]) }
         var examples: [[String: Any]] = []
         if task == .ner && language == .en {
-            let labels = (chunk.arrayValue ?? chunk.objectValue?.map { JSONValue.string($0.key) } ?? []).compactMap(IESchema.name(of:))
+            let labels = IESchema.items(ofChunk: chunk).compactMap(IESchema.name(of:))
             for sentence in try examplesFor(labels: labels, count: options.exampleCount) {
                 let example = try format.userMessage(task: task, language: language, schema: chunk, input: sentence.text)
                 var answer: [(key: String, value: JSONValue)] = labels.map { ($0, .array([])) }
@@ -243,7 +243,7 @@ public final class Extractor: @unchecked Sendable {
         }
         do {
             let parsed = try OneKEOutput.parse(answer.text, task: options.task)
-            let allowed = Set((chunk.arrayValue ?? chunk.objectValue?.map { JSONValue.string($0.key) } ?? []).compactMap(IESchema.name(of:)))
+            let allowed = Set(IESchema.items(ofChunk: chunk).compactMap(IESchema.name(of:)))
             var kept = IEResult()
             kept.entities = parsed.entities.filter { options.task == .kg || allowed.contains($0.type) }
             kept.relations = parsed.relations.filter { options.task == .kg || allowed.contains($0.relation) }

@@ -119,6 +119,11 @@ public struct IESchema: Sendable, Equatable {
     /// The names in order.
     public var names: [String] { items.compactMap(Self.name(of:)) }
 
+    /// The items of one chunk as `chunks(size:)` gives it (a list, or a described object).
+    public static func items(ofChunk chunk: JSONValue) -> [JSONValue] {
+        chunk.arrayValue ?? chunk.objectValue?.map { .string($0.key) } ?? []
+    }
+
     /// The roles (EE, EEA) or attributes (KG) an item declares.
     public static func roles(of item: JSONValue) -> [String] {
         (item["arguments"]?.arrayValue ?? item["attributes"]?.arrayValue ?? []).compactMap(\.stringValue)
@@ -151,8 +156,7 @@ public struct IESchema: Sendable, Equatable {
 /// `copyFromInput`) must be spans of the input.
 public enum OutputSchema {
     public static func jsonSchema(task: IETask, chunk: JSONValue, copyFromInput: Bool) -> JSONValue {
-        let items: [JSONValue]
-        if case .object(let described) = chunk { items = described.map { .string($0.key) } } else { items = chunk.arrayValue ?? [] }
+        let items = IESchema.items(ofChunk: chunk)
         let mention: JSONValue = copyFromInput
             ? .object([("type", .string("string")), ("x-copy-from-input", .bool(true))])
             : .object([("type", .string("string")), ("minLength", .number("1"))])
