@@ -142,7 +142,7 @@ public enum IEDataset {
             let id = record["id"]?.stringValue ?? String(n)
             let labelText = record["label"]?.stringValue ?? "[]"
             let gold = (try? OneKEOutput.parse(labelText, task: task ?? .ner)) ?? IEResult()
-            let items = schema.arrayValue ?? (schema.objectValue?.map { JSONValue.string($0.key) } ?? [])
+            let items = IESchema.items(ofChunk: schema)
             if byID[id] == nil { order.append(id); byID[id] = (input, [], gold, task) }
             for item in items where !byID[id]!.schema.contains(item) { byID[id]!.schema.append(item) }
         }
