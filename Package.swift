@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "KnowLMRuntime", targets: ["KnowLMRuntime"]),
         .library(name: "KnowLMKnowledge", targets: ["KnowLMKnowledge"]),
         .library(name: "KnowLMExtraction", targets: ["KnowLMExtraction"]),
+        .library(name: "KnowLMAgent", targets: ["KnowLMAgent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,10 +53,16 @@ let package = Package(
             name: "KnowLMExtraction",
             dependencies: ["KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge"]
         ),
+        // HTTP for the agent's http_get tool (libcurl; Debian's libcurl4-openssl-dev).
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        .target(
+            name: "KnowLMAgent",
+            dependencies: ["KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction", "CCurl"]
+        ),
         .executableTarget(
             name: "knowlm",
             dependencies: [
-                "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction",
+                "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction", "KnowLMAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -69,6 +76,10 @@ let package = Package(
             name: "KnowLMExtractionTests",
             dependencies: ["KnowLMExtraction", "KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "KnowLMAgentTests",
+            dependencies: ["KnowLMAgent", "KnowLMExtraction", "KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore"]
         ),
         .testTarget(
             name: "KnowLMKnowledgeTests",

@@ -97,7 +97,7 @@ public struct QuestionAnalysis: Sendable {
 
     /// Words (runs of letters and digits, with inner hyphens, apostrophes and dots) with their
     /// character ranges; a possessive "'s" is dropped.
-    static func words(_ question: String) -> [Word] {
+    public static func words(_ question: String) -> [Word] {
         let chars = Array(question)
         var out: [Word] = []
         var i = 0

@@ -325,3 +325,22 @@ enum GraphValues {
         return Double(year) + Double(month - 1) / 12 + Double(day - 1) / 372
     }
 }
+
+/// A relation of the graph and the names it goes by.
+public struct RelationInfo: Sendable, Equatable {
+    public var term: RDFTerm
+    /// What prompts show (the English label, else the readable local name).
+    public var name: String
+    /// Every label in every language, and the readable local name.
+    public var names: [String]
+}
+
+extension KnowledgeBase {
+    /// The relations (predicates other than labels and `rdf:type`) with their names.
+    public func relations() throws -> [RelationInfo] {
+        try pool.read { db in
+            let catalog = try RelationCatalog(db, kb: self)
+            return try catalog.relations.map { RelationInfo(term: try self.term(db, id: $0.id), name: $0.display, names: $0.names) }
+        }
+    }
+}

@@ -112,6 +112,40 @@ extension KnowledgeBase {
                 CREATE INDEX extraction_evidence_source ON extraction_evidence(source);
                 """)
         }
+        migrator.registerMigration("v4-agent-runs") { db in
+            // Execution feedback of the agent: every run and every step, what was called with
+            // which arguments, what came back, how long it took and how the run ended.
+            try db.execute(sql: """
+                CREATE TABLE agent_runs (
+                    id TEXT PRIMARY KEY,
+                    task TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    tools TEXT NOT NULL,            -- JSON array of tool names
+                    started_at REAL NOT NULL,
+                    finished_at REAL,
+                    outcome TEXT NOT NULL,          -- running, answered, forced, call, failed, cancelled, interrupted
+                    answer TEXT,
+                    verification TEXT,              -- JSON, detect's object
+                    pid INTEGER NOT NULL,
+                    task_embedding BLOB             -- float32, for retrieving similar past runs
+                );
+                CREATE INDEX agent_runs_started ON agent_runs(started_at);
+                CREATE TABLE agent_steps (
+                    run TEXT NOT NULL REFERENCES agent_runs(id) ON DELETE CASCADE,
+                    step INTEGER NOT NULL,
+                    prompt_tokens INTEGER NOT NULL,
+                    thought TEXT NOT NULL,
+                    tool TEXT,                      -- NULL for the final answer
+                    arguments TEXT,                 -- JSON
+                    observation TEXT,
+                    outcome TEXT NOT NULL,          -- ok, error, timeout, cancelled, repeated, answer, call
+                    output_bytes INTEGER NOT NULL DEFAULT 0,
+                    seconds REAL NOT NULL,
+                    model_seconds REAL NOT NULL,
+                    PRIMARY KEY (run, step)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -13,7 +13,9 @@ public struct JSONSchemaOptions: Sendable {
     /// The text that `"x-copy-from-input": true` strings must be spans of (extraction: a
     /// mention cannot be invented). Nil: such a schema is an error.
     public var input: String?
-    public init(input: String? = nil) { self.input = input }
+    /// Text the output starts with before the value (e.g. the space after a prompt's "Action:").
+    public var prefix = ""
+    public init(input: String? = nil, prefix: String = "") { self.input = input; self.prefix = prefix }
 }
 
 /// Compiles a JSON Schema (the draft 2020-12 subset that tool definitions and extraction
@@ -38,7 +40,8 @@ public enum JSONSchemaGrammar {
     public static func compile(_ schema: JSONValue, options: JSONSchemaOptions = JSONSchemaOptions()) throws -> CompiledGrammar {
         var compiler = SchemaCompiler(root: schema, options: options)
         let root = compiler.builder.declare("root")
-        compiler.builder.define(root, [try compiler.symbols(for: schema, path: "#")])
+        let value = try compiler.symbols(for: schema, path: "#")
+        compiler.builder.define(root, [options.prefix.isEmpty ? value : GrammarBuilder.literal(options.prefix) + value])
         try compiler.defineReferences()
         return try compiler.builder.compile(root: root)
     }

@@ -1,0 +1,445 @@
+import Foundation
+import KnowLMCore
+import KnowLMKnowledge
+import KnowLMRuntime
+
+/// How an agent run is conducted.
+public struct AgentOptions: Sendable {
+    /// Most steps; the last one must give the final answer.
+    public var maxSteps = 6
+    /// Most tokens of one action.
+    public var maxActionTokens = 200
+    public var allowNetwork = false
+    /// Reuse successful past runs of similar tasks as worked examples (execution feedback).
+    public var reuseFeedback = true
+    /// Past runs must be at least this similar (cosine of task embeddings) to be reused.
+    public var feedbackSimilarity: Float = 0.6
+    /// Worked examples in the prompt (past runs first, then the built-in ones).
+    public var examples = 2
+    /// Check the final answer claim by claim against the knowledge base.
+    public var verify = true
+    /// Once tools have returned something, the final answer must be copied from what they
+    /// returned (a span of the observations): a small model cannot then answer from memory or
+    /// from the worked examples.
+    public var groundedAnswers = true
+    /// Choose between the allowed actions by the log-probability of each whole opening
+    /// (`{"tool": "NAME"` or `{"final_answer": "`) before writing it (with the thought last).
+    public var scoreActions = true
+    /// Weight of the content-free prior subtracted from each opening's log-probability.
+    public var calibrationWeight: Float = 1.0
+    /// Record the run in the knowledge base's log.
+    public var record = true
+    public var rules = ActionRules()
+    public var actionSchema = ActionSchema()
+    public init() {}
+}
+
+/// One step as it happened.
+public struct AgentStep: Sendable {
+    public var index: Int
+    public var action: AgentAction
+    /// The tool's result (nil for the final answer and a caller's function call).
+    public var result: ToolCallResult?
+    public var promptTokens: Int
+    /// Seconds choosing the action (the model) and in total.
+    public var modelSeconds: Double
+    public var seconds: Double
+    /// Tools the rules allowed at this step, and whether a final answer was.
+    public var allowedTools: [String]
+    public var finalAllowed: Bool
+    /// The prompt the action was chosen from (for `--verbose`).
+    public var prompt: String
+    /// How each allowed action scored when the model chose (empty when there was no choice).
+    public var choiceScores: [(action: String, score: Float)]
+}
+
+/// How a run ended.
+public enum AgentOutcome: String, Sendable, Codable {
+    /// The model gave a final answer.
+    case answered
+    /// The last step forced the final answer.
+    case forced
+    /// The model called a caller-answered function; the call is handed back.
+    case call
+    case failed
+    case cancelled
+}
+
+/// A finished run.
+public struct AgentRun: Sendable {
+    public var id: String?
+    public var task: String
+    public var steps: [AgentStep]
+    public var outcome: AgentOutcome
+    public var answer: String?
+    /// The function call handed back, when `outcome == .call`.
+    public var call: (tool: String, arguments: JSONValue)?
+    public var verification: Verification?
+    public var error: String?
+    public var seconds: Double
+}
+
+/// The planner loop: each step the model writes one JSON action under a grammar built from the
+/// tools the action rules allow; the tool runs under its timeout; what it returns (or its error)
+/// is the next observation. Runs and steps go to the knowledge base's log, and successful past
+/// runs of similar tasks come back as worked examples.
+public final class Agent: @unchecked Sendable {
+    public let model: any LanguageModel
+    public let registry: ToolRegistry
+    public let kb: KnowledgeBase?
+    public let embedder: (any TextEmbedder)?
+    public let detector: HallucinationDetector?
+    public var options: AgentOptions
+    let prompts: PromptLibrary
+    let bank: [WorkedExample]
+    private var grammarCache: [String: GrammarEngine] = [:]
+    /// The scores of the last action choice (for `--verbose`).
+    private var lastChoice: [(String, Float)] = []
+    private let lock = NSLock()
+
+    public init(model: any LanguageModel, registry: ToolRegistry, kb: KnowledgeBase? = nil, embedder: (any TextEmbedder)? = nil,
+                detector: HallucinationDetector? = nil, options: AgentOptions = AgentOptions(), prompts: PromptLibrary? = nil) throws {
+        self.model = model
+        self.registry = registry
+        self.kb = kb
+        self.embedder = embedder
+        self.detector = detector
+        self.options = options
+        self.prompts = try prompts ?? PromptLibrary()
+        self.bank = try WorkedExample.builtIn()
+    }
+
+    /// Runs `task` to its end. `onStep` sees each step as it finishes (for live display).
+    public func run(_ task: String, onStep: (@Sendable (AgentStep) -> Void)? = nil) async -> AgentRun {
+        let start = Date()
+        let tools = registry.tools
+        let taskEmbedding = try? embedder?.embed([task]).first
+        var runID: String?
+        if options.record, let kb {
+            runID = try? kb.beginAgentRun(task: task, model: model.name, tools: tools.map(\.name), taskEmbedding: taskEmbedding)
+        }
+        var run = AgentRun(id: runID, task: task, steps: [], outcome: .failed, answer: nil, call: nil, verification: nil,
+                           error: nil, seconds: 0)
+        do {
+            let examples = try chooseExamples(task: task, embedding: taskEmbedding, tools: tools)
+            var state = ActionRules.State(step: 1, maxSteps: options.maxSteps, allowNetwork: options.allowNetwork)
+            var previousCalls: [String: Int] = [:]  // "tool arguments" -> step
+            stepping: for index in 1...options.maxSteps {
+                try Task.checkCancellation()
+                state.step = index
+                let (allowed, finalAllowed) = options.rules.allowed(tools, state: state)
+                let stepStart = Date()
+                let prompt = try renderPrompt(task: task, steps: run.steps, tools: tools, examples: examples)
+                let evidence = options.groundedAnswers
+                    ? run.steps.compactMap { $0.result?.outcome == .ok ? $0.result?.observation : nil }.joined(separator: "\n") : ""
+                let contentFree = try render(task: "N/A", steps: run.steps, tools: tools, examples: prompt.examples,
+                                             elided: prompt.elided, dropped: prompt.dropped)
+                let action = try await chooseAction(prompt: prompt.text, contentFree: contentFree, tools: allowed, finalAnswer: finalAllowed,
+                                                    groundedIn: evidence.isEmpty ? nil : evidence)
+                let modelSeconds = Date().timeIntervalSince(stepStart)
+                var step = AgentStep(index: index, action: action, result: nil, promptTokens: prompt.tokens,
+                                     modelSeconds: modelSeconds, seconds: modelSeconds,
+                                     allowedTools: allowed.map(\.name), finalAllowed: finalAllowed, prompt: prompt.text,
+                                     choiceScores: lastChoice)
+                switch action {
+                case .finish(_, let answer):
+                    run.answer = answer
+                    run.outcome = allowed.isEmpty && index == options.maxSteps && !tools.isEmpty ? .forced : .answered
+                    record(step, run: runID)
+                    run.steps.append(step)
+                    onStep?(step)
+                    break stepping
+                case .call(_, let name, let arguments):
+                    if let tool = registry.tool(named: name), tool.kind == .client {
+                        run.call = (name, arguments)
+                        run.outcome = .call
+                        record(step, run: runID)
+                        run.steps.append(step)
+                        onStep?(step)
+                        break stepping
+                    }
+                    let key = name + " " + arguments.serialized()
+                    var result: ToolCallResult
+                    if let earlier = previousCalls[key] {
+                        let before = run.steps[earlier - 1].result?.observation ?? ""
+                        result = ToolCallResult(outcome: .repeated,
+                                                observation: "You already called \(name) with these arguments at step \(earlier); it returned: \(before)",
+                                                outputBytes: 0, truncated: false, seconds: 0)
+                        state.repeats[name, default: 0] += 1
+                    } else {
+                        result = await registry.run(name, arguments: arguments)
+                        previousCalls[key] = index
+                        switch result.outcome {
+                        case .ok: state.successes += 1
+                        case .error, .timeout: state.failures[name, default: 0] += 1
+                        case .cancelled: throw CancellationError()
+                        case .repeated: break
+                        }
+                    }
+                    step.result = result
+                    step.seconds = Date().timeIntervalSince(stepStart)
+                    record(step, run: runID)
+                    run.steps.append(step)
+                    onStep?(step)
+                }
+            }
+            if run.answer == nil && run.call == nil {
+                run.outcome = .failed
+                run.error = "no final answer within \(options.maxSteps) steps"
+            }
+            if options.verify, let detector, let answer = run.answer {
+                run.verification = try await detector.verify(question: task, answer: answer)
+            }
+        } catch is CancellationError {
+            run.outcome = .cancelled
+            run.error = "cancelled"
+        } catch {
+            run.outcome = .failed
+            run.error = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+        }
+        run.seconds = Date().timeIntervalSince(start)
+        if let runID, let kb {
+            let verification = run.verification.flatMap { try? $0.jsonText() }
+            try? kb.finishAgentRun(runID, outcome: run.outcome.rawValue, answer: run.answer ?? run.call.map { callText($0) },
+                                   verification: verification)
+        }
+        return run
+    }
+
+    func callText(_ call: (tool: String, arguments: JSONValue)) -> String {
+        "\(call.tool)(\(call.arguments.serialized(itemSeparator: ", ", keySeparator: ": ")))"
+    }
+
+    private func record(_ step: AgentStep, run: String?) {
+        guard let run, let kb else { return }
+        let record: AgentStepRecord
+        switch step.action {
+        case .finish(let thought, let answer):
+            record = AgentStepRecord(run: run, step: step.index, promptTokens: step.promptTokens, thought: thought, tool: nil,
+                                     arguments: nil, observation: answer, outcome: "answer", outputBytes: 0,
+                                     seconds: step.seconds, modelSeconds: step.modelSeconds)
+        case .call(let thought, let tool, let arguments):
+            let result = step.result
+            record = AgentStepRecord(run: run, step: step.index, promptTokens: step.promptTokens, thought: thought, tool: tool,
+                                     arguments: arguments.serialized(), observation: result?.observation,
+                                     outcome: result?.outcome.rawValue ?? "call", outputBytes: result?.outputBytes ?? 0,
+                                     seconds: step.seconds, modelSeconds: step.modelSeconds)
+        }
+        try? kb.recordAgentStep(record)
+    }
+
+    // MARK: choosing the action
+
+    /// The model's next action under the grammar of the allowed actions (a local model), or
+    /// parsed from free text (a model without grammar support).
+    func chooseAction(prompt: String, contentFree: String?, tools: [any Tool], finalAnswer: Bool,
+                      groundedIn evidence: String?) async throws -> AgentAction {
+        lastChoice = []
+        var parameters = GenerateParameters.greedy(maxTokens: options.maxActionTokens)
+        parameters.stop = ["\nObservation", "\nTask:"]
+        guard let local = model as? LocalModel else {
+            let result = try await model.complete(prompt: prompt + " ", parameters: parameters)
+            return try AgentAction.parse(result.text)
+        }
+        var tools = tools, finalAnswer = finalAnswer
+        var fixedAnswer: String?
+        if options.scoreActions, !options.actionSchema.thoughtFirst {
+            if tools.count + (finalAnswer ? 1 : 0) > 1 {
+                // The model decides which action by the probability of each whole opening (tool
+                // name or final answer), not token by token: greedy decoding would commit to
+                // the first token of a name ("k" for kg_query and kg_neighbors alike). Calibrated
+                // against the same prompt with the task left out, so that what the prompt alone
+                // favours (a tool listed last, a common word) does not decide. The shared ` {"`
+                // goes with the prompt (computed once); the openings differ after it.
+                let openings = tools.map { "tool\": \"\($0.name)\"" } + (finalAnswer ? ["final_answer\": \""] : [])
+                var scores = try await local.logProbabilities(of: openings, after: prompt + " {\"")
+                if let contentFree, options.calibrationWeight > 0 {
+                    let prior = try await local.logProbabilities(of: openings, after: contentFree + " {\"")
+                    for i in scores.indices { scores[i] -= options.calibrationWeight * prior[i] }
+                }
+                lastChoice = zip(openings.indices.map { $0 < tools.count ? tools[$0].name : "final_answer" }, scores).map { ($0, $1) }
+                let best = scores.indices.max { scores[$0] < scores[$1] }!
+                if best < tools.count { tools = [tools[best]]; finalAnswer = false } else { tools = [] }
+            }
+            if tools.isEmpty, finalAnswer, let evidence {
+                // A grounded answer: the model picks which piece of the observations answers,
+                // again by comparing whole candidates (with the closing quote, so that a prefix
+                // of the right piece does not win by stopping early).
+                let candidates = Self.answerCandidates(evidence)
+                if candidates.count > 1 {
+                    // Per token: a sum would favour the shortest piece.
+                    let continuations = candidates.map { String(JSONValue.quote($0).dropFirst()) }
+                    var scores = try await local.logProbabilities(of: continuations, after: prompt + " {\"final_answer\": \"")
+                    for (i, c) in continuations.enumerated() {
+                        let n = (try? local.tokenizer.encode(c, addBOS: false, parseSpecial: false).count) ?? 1
+                        scores[i] /= Float(max(1, n))
+                    }
+                    lastChoice += zip(candidates, scores).map { ("answer \($0)", $1) }
+                    let best = scores.indices.max { scores[$0] < scores[$1] }!
+                    fixedAnswer = candidates[best]
+                } else {
+                    fixedAnswer = candidates.first
+                }
+            }
+        }
+        let engine = try grammar(tools: tools, finalAnswer: finalAnswer, groundedIn: evidence, fixedAnswer: fixedAnswer,
+                                 trie: local.vocabularyTrie)
+        let constraint = GrammarConstraint(engine: engine)
+        let result = try await model.complete(prompt: prompt, parameters: parameters, processors: [constraint])
+        var text = result.text
+        if !engine.matches(Array(text.utf8)) {
+            // Cut at the token limit: close the JSON by the grammar's shortest completion.
+            let state = engine.advance(engine.initialState, bytes: Array(text.utf8))
+            if let rest = engine.shortestCompletion(from: state) { text += String(decoding: rest, as: UTF8.self) }
+        }
+        return try AgentAction.parse(text)
+    }
+
+    /// Pieces of the observations that could be an answer: each line, and its parts between
+    /// the separators tools write ("—", "|", ";", ": ", ", "), trimmed, without duplicates.
+    static func answerCandidates(_ evidence: String, limit: Int = 48) -> [String] {
+        var out: [String] = []
+        var seen = Set<String>()
+        func add(_ text: Substring) {
+            let t = text.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: "…")))
+            guard !t.isEmpty, t.count <= 200, seen.insert(t).inserted else { return }
+            out.append(t)
+        }
+        for line in evidence.split(separator: "\n") {
+            var pieces = [line]
+            for separator in [" — ", " | ", "; ", ": ", ", "] {
+                pieces = pieces.flatMap { $0.components(separatedBy: separator).map { Substring($0) } }
+            }
+            for piece in pieces { add(piece) }
+            add(line)
+            if out.count >= limit { break }
+        }
+        return Array(out.prefix(limit))
+    }
+
+    func grammar(tools: [any Tool], finalAnswer: Bool, groundedIn evidence: String?, fixedAnswer: String? = nil,
+                 trie: VocabularyTrie) throws -> GrammarEngine {
+        let grounded = finalAnswer && evidence != nil
+        let cacheable = !grounded && fixedAnswer == nil
+        let key = tools.map(\.name).joined(separator: ",") + (finalAnswer ? "+final" : "")
+        if cacheable, let cached = lock.withLock({ grammarCache[key] }) { return cached }
+        let schema = options.actionSchema.schema(tools: tools, finalAnswer: finalAnswer, groundedAnswer: grounded, fixedAnswer: fixedAnswer)
+        let compiled = try JSONSchemaGrammar.compile(schema, options: JSONSchemaOptions(input: grounded ? evidence : nil, prefix: " "))
+        let engine = GrammarEngine(grammar: compiled, trie: trie)
+        if cacheable { lock.withLock { grammarCache[key] = engine } }
+        return engine
+    }
+
+    // MARK: the prompt
+
+    struct RenderedPrompt {
+        var text: String
+        var tokens: Int
+        var examples: [WorkedExample]
+        var elided: Int
+        var dropped: Int
+    }
+
+    /// The prompt for the next step, kept within the context: examples are dropped first, then
+    /// old observations are elided, then the oldest steps are dropped (with a note saying so).
+    func renderPrompt(task: String, steps: [AgentStep], tools: [any Tool], examples: [WorkedExample]) throws -> RenderedPrompt {
+        let budget = model.contextLength - options.maxActionTokens - 8
+        var examples = examples
+        var elided = 0, dropped = 0
+        while true {
+            let text = try render(task: task, steps: steps, tools: tools, examples: examples, elided: elided, dropped: dropped)
+            let count = (try? model.tokenizer.encode(text, addBOS: true, parseSpecial: false).count) ?? text.utf8.count / 3
+            if count <= budget {
+                return RenderedPrompt(text: text, tokens: count, examples: examples, elided: elided, dropped: dropped)
+            }
+            if !examples.isEmpty { examples.removeLast(); continue }
+            if elided < steps.count - 1 { elided += 1; continue }
+            if dropped < steps.count - 1 { dropped += 1; continue }
+            throw AgentError.promptTooLong(tokens: count, context: model.contextLength)
+        }
+    }
+
+    func render(task: String, steps: [AgentStep], tools: [any Tool], examples: [WorkedExample], elided: Int, dropped: Int) throws -> String {
+        var blocks: [[String: Any]] = examples.map { $0.block(registry: registry, thoughtFirst: options.actionSchema.thoughtFirst) }
+        var shown: [[String: Any]] = []
+        if dropped > 0 {
+            shown.append(["action": "(\(dropped) earlier steps left out)", "hasObservation": false])
+        }
+        for step in steps.dropFirst(dropped) {
+            var observation = step.result?.observation ?? ""
+            if step.index <= elided, !observation.isEmpty { observation = "(left out)" }
+            shown.append(["action": step.action.json(thoughtFirst: options.actionSchema.thoughtFirst),
+                          "observation": observation, "hasObservation": step.result != nil])
+        }
+        blocks.append(["tools": tools.map(toolLine), "task": task, "steps": shown])
+        var text = try prompts.render("agent_step.en", ["blocks": blocks])
+        while text.hasSuffix("\n") { text.removeLast() }
+        return text
+    }
+
+    // MARK: examples
+
+    /// Worked examples: successful past runs of similar tasks first (execution feedback), then
+    /// built-in trajectories whose tools are all registered, most similar first.
+    func chooseExamples(task: String, embedding: [Float]?, tools: [any Tool]) throws -> [WorkedExample] {
+        let names = Set(tools.map(\.name))
+        let clientOnly = !tools.isEmpty && tools.allSatisfy { $0.kind == .client }
+        var chosen: [WorkedExample] = []
+        if options.reuseFeedback, let kb, let embedding {
+            for past in try kb.similarSuccessfulAgentRuns(to: embedding, limit: options.examples * 3, minimumSimilarity: options.feedbackSimilarity)
+            where past.run.task != task {
+                guard let example = WorkedExample(past: past.run, steps: past.steps), example.toolNames.isSubset(of: names) else { continue }
+                chosen.append(example)
+                if chosen.count >= options.examples { return chosen }
+            }
+        }
+        var candidates = bank.filter { clientOnly ? $0.declaredTools != nil : ($0.declaredTools == nil && $0.toolNames.isSubset(of: names)) }
+        if let embedding, let embedder, candidates.count > 1 {
+            let vectors = try embedder.embed(candidates.map(\.task))
+            let scored = zip(candidates, vectors).map { ($0, zip($1, embedding).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
+            candidates = scored.sorted { $0.1 > $1.1 }.map(\.0)
+        }
+        for example in candidates where chosen.count < options.examples { chosen.append(example) }
+        // The most similar example goes last, nearest the task.
+        return chosen.reversed()
+    }
+
+    func toolLine(_ tool: any Tool) -> [String: Any] {
+        ["signature": Self.signature(tool.name, tool.parameters), "description": tool.description]
+    }
+
+    /// `name(city: string, unit?: "celsius"|"fahrenheit")`: a compact signature for the prompt.
+    static func signature(_ name: String, _ parameters: JSONValue) -> String {
+        let schema = ToolSchema.normalize(parameters)
+        let required = Set((schema["required"]?.arrayValue ?? []).compactMap(\.stringValue))
+        let properties = schema["properties"]?.objectValue ?? []
+        let args = properties.map { p in "\(p.key)\(required.contains(p.key) ? "" : "?"): \(typeName(p.value))" }
+        return "\(name)(\(args.joined(separator: ", ")))"
+    }
+
+    static func typeName(_ schema: JSONValue) -> String {
+        if let values = schema["enum"]?.arrayValue {
+            return values.map { $0.serialized() }.joined(separator: "|")
+        }
+        switch schema["type"] {
+        case .string(let t)?:
+            if t == "array", let items = schema["items"] { return "[\(typeName(items))]" }
+            return t
+        case .array(let list)?: return list.compactMap(\.stringValue).joined(separator: "|")
+        default: return schema["anyOf"] != nil ? (schema["anyOf"]?.arrayValue ?? []).map(typeName).joined(separator: "|") : "any"
+        }
+    }
+}
+
+public enum AgentError: Error, LocalizedError, Equatable {
+    case promptTooLong(tokens: Int, context: Int)
+    case invalidToolFile(String)
+
+    public var errorDescription: String? {
+        switch self {
+        case .promptTooLong(let tokens, let context):
+            return "the task alone needs \(tokens) tokens, more than the context of \(context) leaves for it; shorten the task or raise --ctx-size"
+        case .invalidToolFile(let why): return why
+        }
+    }
+}

@@ -1,0 +1,356 @@
+import ArgumentParser
+import Foundation
+import KnowLMAgent
+import KnowLMCore
+import KnowLMExtraction
+import KnowLMKnowledge
+import KnowLMRuntime
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the tool-using agent on a task, or look at past runs.",
+        subcommands: [AgentRunCommand.self, AgentRunsCommand.self],
+        defaultSubcommand: AgentRunCommand.self)
+}
+
+struct AgentRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Solve a task with tools, step by step, and verify the answer against the knowledge base.",
+        discussion: """
+            Each step the model writes one JSON action — a tool call or the final answer — under a grammar built from \
+            the tools' parameter schemas and the action rules (a final answer only after a tool gave evidence; no \
+            http_get without --allow-network; the last step must answer), so every action parses and names a real tool. \
+            Steps, calls and results are recorded in the knowledge base (`knowlm agent runs`), and successful past runs \
+            of similar tasks are reused as examples.
+
+            Built-in tools: \(BuiltinTools.names.joined(separator: ", ")). With --functions FILE the model may also \
+            call functions you declare (OpenAI tools format); such a call ends the run and is printed, for you to run.
+            """)
+
+    @OptionGroup var kb: KnowledgeBaseOptions
+    @OptionGroup var model: ModelOptions
+
+    @Argument(help: "The task.") var task: String?
+
+    @Option(help: "Comma-separated built-in tools to offer (default: all available).") var tools: String?
+    @Option(help: "A JSON file of functions you answer yourself (an array of {name, description, parameters}, or OpenAI tools).")
+    var functions: String?
+    @Flag(help: "Offer only the --functions, not the built-in tools.") var functionsOnly = false
+    @Option(help: "Most steps; the last must give the final answer.") var maxSteps = 6
+    @Option(help: "Seconds a tool call may take.") var toolTimeout: Double = 30
+    @Flag(help: "Allow the http_get tool (public addresses only).") var allowNetwork = false
+    @Flag(help: "Let http_get reach loopback and private addresses too.") var allowPrivateAddresses = false
+    @Flag(inversion: .prefixedNo, help: "Verify the final answer claim by claim.") var verify = true
+    @Flag(inversion: .prefixedNo, help: "Reuse successful past runs of similar tasks as examples.") var feedback = true
+    @Flag(inversion: .prefixedNo, help: "Record the run in the knowledge base.") var record = true
+    @Option(help: "Run every task of a JSONL file ({\"id\", \"task\" or \"question\", optional \"functions\"}), one JSON line each.")
+    var batch: String?
+    @Flag(help: "Print {\"answer\", \"steps\", \"verification\", …} instead of the live view.") var json = false
+    @Option(help: "Worked examples in the prompt.") var examples = 2
+    @Flag(help: "Write the thought before the action (ReAct order) instead of after it.") var thoughtFirst = false
+    @Flag(inversion: .prefixedNo, help: "Choose between the allowed actions by the probability of each whole opening.") var scoreActions = true
+    @Option(help: "Weight of the content-free prior in that choice (0: none).") var calibrationWeight: Float = 1.0
+    @Flag(help: "Also print each step's prompt and the tools the action rules allowed.") var verbose = false
+
+    func validate() throws {
+        if (task == nil) == (batch == nil) { throw ValidationError("give a task or --batch FILE") }
+        if maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
+        if toolTimeout <= 0 { throw ValidationError("--tool-timeout must be positive") }
+        if functionsOnly && functions == nil && batch == nil { throw ValidationError("--functions-only needs --functions") }
+    }
+
+    func run() async throws {
+        let base = try kb.open()
+        let embedder: (any TextEmbedder)? = try? loadEmbedder(nil)
+        let llm = try model.load()
+        let retriever = Retriever(kb: base, embedder: embedder)
+        let qa = KnowledgeQA(retriever: retriever, model: llm, prompts: try PromptLibrary())
+        let extractor = try? Extractor(model: llm, embedder: embedder)
+        let builtins: ToolRegistry
+        do {
+            builtins = try BuiltinTools.registry(
+                names: tools.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
+                kb: base, retriever: retriever, qa: qa, extractor: extractor, allowNetwork: allowNetwork,
+                network: NetworkPolicy(allowPrivateAddresses: allowPrivateAddresses))
+        } catch { throw ValidationError(error.localizedDescription) }
+        let declared = try functions.map { try readFunctions($0) } ?? []
+        let detector = HallucinationDetector(retriever: retriever, model: llm)
+        var options = AgentOptions()
+        options.maxSteps = maxSteps
+        options.allowNetwork = allowNetwork
+        options.verify = verify
+        options.reuseFeedback = feedback
+        options.record = record
+        options.examples = examples
+        options.actionSchema.thoughtFirst = thoughtFirst
+        options.scoreActions = scoreActions
+        options.calibrationWeight = calibrationWeight
+
+        func agent(functions: [ClientTool]) throws -> Agent {
+            let registry = ToolRegistry((functionsOnly || (batch != nil && !functions.isEmpty) ? [] : builtins.tools) + functions)
+            registry.timeout = .milliseconds(Int64(toolTimeout * 1000))
+            var o = options
+            // Declared functions alone: the task is answered by a call (or by not calling).
+            if registry.tools.allSatisfy({ $0.kind == .client }) { o.verify = false }
+            return try Agent(model: llm, registry: registry, kb: base, embedder: embedder, detector: detector, options: o)
+        }
+
+        if let batch {
+            let lines = try readJSONLines(batch)
+            let start = Date()
+            for (index, object) in lines.enumerated() {
+                guard let text = (object["task"] ?? object["question"]) as? String else {
+                    throw ValidationError("\(batch):\(index + 1): expected \"task\" or \"question\"")
+                }
+                var functions = declared
+                if let list = object["functions"] {
+                    let data = try JSONSerialization.data(withJSONObject: list)
+                    do { functions = try BuiltinTools.clientTools(from: try JSONValue.parse(String(decoding: data, as: UTF8.self))) } catch {
+                        throw ValidationError("\(batch):\(index + 1): \(error.localizedDescription)")
+                    }
+                }
+                let result = await (try agent(functions: functions)).run(text)
+                var line = runObject(result)
+                line["id"] = object["id"] ?? index + 1
+                print(try jsonLine(line))
+                if (index + 1) % 10 == 0 {
+                    printError(String(format: "%d/%d tasks, %.1f s each", index + 1, lines.count, Date().timeIntervalSince(start) / Double(index + 1)))
+                }
+            }
+            return
+        }
+
+        let live = !json, verbose = verbose
+        let result = await (try agent(functions: declared)).run(task ?? "") { step in
+            if verbose {
+                printError("---- prompt of step \(step.index) (\(step.promptTokens) tokens; allowed: \(step.allowedTools.joined(separator: ", "))\(step.finalAllowed ? ", final answer" : "")) ----")
+                printError(step.prompt)
+                if !step.choiceScores.isEmpty {
+                    printError("choice: " + step.choiceScores.map { String(format: "%@ %.2f", $0.action, $0.score) }.joined(separator: ", "))
+                }
+                printError("----")
+            }
+            if live { printStep(step) }
+        }
+        if json {
+            print(try jsonLine(runObject(result)))
+        } else {
+            if let call = result.call {
+                print("call: \(call.tool)(\(call.arguments.serialized(itemSeparator: ", ", keySeparator: ": ")))")
+            } else if let answer = result.answer {
+                print(answer)
+            } else {
+                print("no answer: \(result.error ?? result.outcome.rawValue)")
+            }
+            if let v = result.verification {
+                print("verification: \(v.responseLabel)")
+                for claim in v.claims {
+                    print("  [\(claim.label.rawValue)] \(claim.text) — \(claim.reason)\(claim.evidence.isEmpty ? "" : " (\(claim.evidence.joined(separator: ", ")))")")
+                }
+            }
+            if let id = result.id { printError(String(format: "run %@ · %d steps · %.1f s", String(id.prefix(8)), result.steps.count, result.seconds)) }
+        }
+        if result.outcome == .failed || result.outcome == .cancelled { throw ExitCode(1) }
+    }
+
+    func readFunctions(_ path: String) throws -> [ClientTool] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+        do { return try BuiltinTools.clientTools(from: try JSONValue.parse(String(decoding: data, as: UTF8.self))) } catch {
+            throw ValidationError("\(path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")")
+        }
+    }
+}
+
+func readJSONLines(_ file: String) throws -> [[String: Any]] {
+    let content: String
+    do { content = try String(contentsOfFile: file, encoding: .utf8) } catch {
+        throw ValidationError("cannot read \(file): \(error.localizedDescription)")
+    }
+    var out: [[String: Any]] = []
+    for (index, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        if trimmed.isEmpty { continue }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any] else {
+            throw ValidationError("\(file):\(index + 1): not a JSON object")
+        }
+        out.append(object)
+    }
+    return out
+}
+
+func jsonObject(_ value: JSONValue) -> Any {
+    (try? JSONSerialization.jsonObject(with: Data(value.serialized().utf8), options: [.fragmentsAllowed])) ?? NSNull()
+}
+
+func verificationObject(_ v: Verification) -> [String: Any] {
+    [
+        "response_label": v.responseLabel,
+        "claims": v.claims.map { c -> [String: Any] in
+            ["text": c.text, "label": c.label.rawValue, "evidence": c.evidence, "reason": c.reason, "scores": c.scores]
+        },
+    ]
+}
+
+func runObject(_ run: AgentRun) -> [String: Any] {
+    var object: [String: Any] = [
+        "answer": run.answer ?? NSNull(),
+        "outcome": run.outcome.rawValue,
+        "seconds": (run.seconds * 1000).rounded() / 1000,
+        "steps": run.steps.map { step -> [String: Any] in
+            var s: [String: Any] = ["step": step.index, "prompt_tokens": step.promptTokens,
+                                    "seconds": (step.seconds * 1000).rounded() / 1000]
+            switch step.action {
+            case .call(let thought, let tool, let arguments):
+                s["thought"] = thought
+                s["tool"] = tool
+                s["arguments"] = jsonObject(arguments)
+                if let r = step.result {
+                    s["observation"] = r.observation
+                    s["outcome"] = r.outcome.rawValue
+                } else {
+                    s["outcome"] = "call"
+                }
+            case .finish(let thought, let answer):
+                s["thought"] = thought
+                s["final_answer"] = answer
+                s["outcome"] = "answer"
+            }
+            return s
+        },
+        "verification": run.verification.map(verificationObject) ?? NSNull(),
+    ]
+    if let id = run.id { object["run_id"] = id }
+    if let error = run.error { object["error"] = error }
+    if let call = run.call { object["call"] = ["name": call.tool, "arguments": jsonObject(call.arguments)] }
+    return object
+}
+
+func printStep(_ step: AgentStep) {
+    switch step.action {
+    case .call(let thought, let tool, let arguments):
+        printError("[\(step.index)] \(thought)")
+        printError("    → \(tool) \(arguments.serialized(itemSeparator: ", ", keySeparator: ": "))")
+        if let r = step.result {
+            let lines = r.observation.split(separator: "\n", omittingEmptySubsequences: false)
+            let shown = lines.prefix(6).map { "      \($0.prefix(160))" }.joined(separator: "\n")
+            printError(String(format: "    ← %@ (%.1f s model, %.2f s tool)%@", r.outcome.rawValue, step.modelSeconds, r.seconds,
+                              lines.count > 6 ? ", \(lines.count) lines" : ""))
+            printError(shown)
+        }
+    case .finish(let thought, let answer):
+        printError("[\(step.index)] \(thought)")
+        printError(String(format: "    ⇒ %@ (%.1f s)", answer, step.modelSeconds))
+    }
+}
+
+struct AgentRunsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs",
+        abstract: "List recorded agent runs, or show one with its steps.",
+        discussion: "knowlm agent runs [list] [--limit N] | knowlm agent runs show ID (a unique prefix of the id is enough)")
+
+    @OptionGroup var kb: KnowledgeBaseOptions
+    @Argument(help: "list or show") var action: String = "list"
+    @Argument(help: "The run id (for show).") var id: String?
+    @Option(help: "Most runs to list.") var limit = 20
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard ["list", "show"].contains(action) else { throw ValidationError("expected list or show, got \(action)") }
+        if action == "show" && id == nil { throw ValidationError("show needs a run id") }
+    }
+
+    func run() async throws {
+        let base = try kb.open()
+        if action == "list" {
+            let runs = try base.agentRuns(limit: limit)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.dateEncodingStrategy = .iso8601
+                print(String(decoding: try encoder.encode(runs), as: UTF8.self))
+                return
+            }
+            if runs.isEmpty { print("no agent runs recorded in \(base.url.path)") }
+            let formatter = ISO8601DateFormatter()
+            for r in runs {
+                print("\(r.id.prefix(8))  \(formatter.string(from: r.startedAt))  \(r.outcome.padding(toLength: 11, withPad: " ", startingAt: 0)) \(r.steps) steps  \(r.task.prefix(70))")
+            }
+            return
+        }
+        guard let (run, steps) = try base.agentRun(id ?? "") else { throw ValidationError("no run \(id ?? "")") }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.dateEncodingStrategy = .iso8601
+            encoder.outputFormatting = [.sortedKeys]
+            struct Shown: Encodable { var run: AgentRunRecord; var steps: [AgentStepRecord] }
+            print(String(decoding: try encoder.encode(Shown(run: run, steps: steps)), as: UTF8.self))
+            return
+        }
+        print("run \(run.id)\ntask: \(run.task)\nmodel: \(run.model)\noutcome: \(run.outcome)\ntools: \(run.tools.joined(separator: ", "))")
+        for s in steps {
+            print(String(format: "[%d] %@ (%d prompt tokens, %.2f s)", s.step, s.thought, s.promptTokens, s.seconds))
+            if let tool = s.tool { print("    → \(tool) \(s.arguments ?? "")") }
+            if let o = s.observation { print("    ← \(s.outcome): \(o.prefix(400))") }
+        }
+        if let answer = run.answer { print("answer: \(answer)") }
+        if let v = run.verification { print("verification: \(v)") }
+    }
+}
+
+struct Detect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check an answer claim by claim against the knowledge base (hallucination detection).",
+        discussion: """
+            The answer is split into claims; each gets evidence from the graph and the passages, and is labelled \
+            supported, contradicted or insufficient_evidence with the evidence ids and a reason. The response is a \
+            hallucination when any claim is not supported.
+            """)
+
+    @OptionGroup var kb: KnowledgeBaseOptions
+    @OptionGroup var model: ModelOptions
+    @Option(help: "The question the answer answers.") var question: String?
+    @Option(help: "The answer to check.") var answer: String?
+    @Option(help: "Check every line of a JSONL file ({\"id\", \"question\", \"answer\"}), one JSON line each.") var batch: String?
+    @Flag(help: "Only lexical support, no model.") var noModel = false
+    @Flag(help: "Print {\"response_label\", \"claims\": [{\"text\", \"label\", \"evidence\", \"reason\"}]}.") var json = false
+
+    func validate() throws {
+        if batch == nil && answer == nil { throw ValidationError("give --answer (and --question), or --batch FILE") }
+        if batch != nil && answer != nil { throw ValidationError("give either --answer or --batch, not both") }
+    }
+
+    func run() async throws {
+        let base = try kb.open()
+        let embedder: (any TextEmbedder)? = try? loadEmbedder(nil)
+        let retriever = Retriever(kb: base, embedder: embedder)
+        var options = DetectorOptions()
+        options.useModel = !noModel
+        let detector = HallucinationDetector(retriever: retriever, model: noModel ? nil : try model.load(), options: options)
+        if let batch {
+            let lines = try readJSONLines(batch)
+            let start = Date()
+            for (index, object) in lines.enumerated() {
+                guard let a = object["answer"] as? String else { throw ValidationError("\(batch):\(index + 1): expected \"answer\"") }
+                let v = try await detector.verify(question: object["question"] as? String ?? "", answer: a)
+                var line = verificationObject(v)
+                line["id"] = object["id"] ?? index + 1
+                print(try jsonLine(line))
+                if (index + 1) % 50 == 0 {
+                    printError(String(format: "%d/%d answers, %.2f s each", index + 1, lines.count, Date().timeIntervalSince(start) / Double(index + 1)))
+                }
+            }
+            return
+        }
+        let v = try await detector.verify(question: question ?? "", answer: answer ?? "")
+        if json {
+            print(try jsonLine(verificationObject(v)))
+        } else {
+            print(v.responseLabel)
+            for c in v.claims {
+                print("  [\(c.label.rawValue)] \(c.text) — \(c.reason)\(c.evidence.isEmpty ? "" : " (\(c.evidence.joined(separator: ", ")))")")
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import Testing
+import KnowLMCore
+@testable import KnowLMAgent
+import KnowLMKnowledge
+
+/// Tools that misbehave in every way a real tool can; the registry turns each into an
+/// observation and the caller goes on.
+struct ThrowingTool: Tool {
+    var name: String { "broken" }
+    var description: String { "Always fails." }
+    var parameters: JSONValue { ParameterSchema.object([], required: []) }
+    var kind: ToolKind { .knowledge }
+    func call(_ arguments: JSONValue) async throws -> ToolOutput { throw ToolError("the backing service is down") }
+}
+
+struct HangingTool: Tool {
+    var name: String { "hang" }
+    var description: String { "Never answers." }
+    var parameters: JSONValue { ParameterSchema.object([], required: []) }
+    var kind: ToolKind { .knowledge }
+    /// Blocks its thread without looking at cancellation: the worst case.
+    func call(_ arguments: JSONValue) async throws -> ToolOutput {
+        Thread.sleep(forTimeInterval: 3)
+        return .text("too late")
+    }
+}
+
+struct HugeTool: Tool {
+    var name: String { "huge" }
+    var description: String { "Returns 10 MB." }
+    var parameters: JSONValue { ParameterSchema.object([], required: []) }
+    var kind: ToolKind { .knowledge }
+    func call(_ arguments: JSONValue) async throws -> ToolOutput { .text(String(repeating: "0123456789", count: 1_048_576)) }
+}
+
+struct InvalidUTF8Tool: Tool {
+    var name: String { "bytes" }
+    var description: String { "Returns invalid UTF-8 and control characters." }
+    var parameters: JSONValue { ParameterSchema.object([], required: []) }
+    var kind: ToolKind { .knowledge }
+    func call(_ arguments: JSONValue) async throws -> ToolOutput { .bytes(Data([0x4F, 0x4B, 0xFF, 0xFE, 0x00, 0x1B, 0x20, 0xC3, 0x28, 0x21])) }
+}
+
+@Suite struct ToolRegistryTests {
+    @Test func aThrowingToolBecomesAnObservation() async {
+        let registry = ToolRegistry([ThrowingTool()])
+        let result = await registry.run("broken", arguments: .object([]))
+        #expect(result.outcome == .error)
+        #expect(result.observation.contains("the backing service is down"))
+    }
+
+    @Test func aHangingToolTimesOutWithoutBlockingTheCaller() async {
+        let registry = ToolRegistry([HangingTool()])
+        registry.timeout = .milliseconds(300)
+        let start = Date()
+        let result = await registry.run("hang", arguments: .object([]))
+        #expect(result.outcome == .timeout)
+        #expect(Date().timeIntervalSince(start) < 2.5, "the caller waited for the hung tool")
+        #expect(result.observation.contains("did not answer"))
+    }
+
+    @Test func tenMegabytesAreTruncatedWithAMarker() async {
+        let registry = ToolRegistry([HugeTool()])
+        let result = await registry.run("huge", arguments: .object([]))
+        #expect(result.outcome == .ok && result.truncated)
+        #expect(result.outputBytes == 10_485_760)
+        #expect(result.observation.count < 1300 && result.observation.contains("[truncated: 10484560 more characters]"))
+    }
+
+    @Test func invalidUTF8IsReadableAndControlCharactersAreDropped() async {
+        let registry = ToolRegistry([InvalidUTF8Tool()])
+        let result = await registry.run("bytes", arguments: .object([]))
+        #expect(result.outcome == .ok)
+        #expect(result.observation.hasPrefix("OK\u{FFFD}"))
+        #expect(!result.observation.unicodeScalars.contains { $0.value < 0x20 })
+        // Still valid JSON when logged.
+        #expect((try? JSONValue.parse(JSONValue.string(result.observation).serialized())) != nil)
+    }
+
+    @Test func unknownToolIsAnError() async {
+        let result = await ToolRegistry([]).run("nope", arguments: .object([]))
+        #expect(result.outcome == .error && result.observation.contains("no tool named nope"))
+    }
+
+    @Test func cancellingTheCallerCancelsTheCall() async {
+        let registry = ToolRegistry([HangingTool()])
+        registry.timeout = .seconds(30)
+        let task = Task { await registry.run("hang", arguments: .object([])) }
+        try? await Task.sleep(for: .milliseconds(100))
+        task.cancel()
+        let result = await task.value
+        #expect(result.outcome == .cancelled)
+    }
+}
+
+@Suite struct CalculatorTests {
+    @Test func evaluatesWithPrecedence() throws {
+        let c = Calculator()
+        #expect(try c.evaluate("2 + 3 * 4") == 14)
+        #expect(try c.evaluate("(2 + 3) * 4") == 20)
+        #expect(try c.evaluate("-2^2") == -4)
+        #expect(try c.evaluate("2^-1") == 0.5)
+        #expect(try c.evaluate("2 ** 3 ** 2") == 512)
+        #expect(try c.evaluate("1_000 * 1.5e2") == 150_000)
+        #expect(try c.evaluate("sqrt(16) + max(1, 7, 3) - abs(-2)") == 9)
+        #expect(try c.evaluate("log(1000)") == 3)
+        #expect(abs(try c.evaluate("sin(pi / 2)") - 1) < 1e-12)
+        #expect(try c.evaluate("17 % 5") == 2)
+        #expect(try c.evaluate("12 × 3 ÷ 4") == 9)
+        #expect(Calculator.format(try c.evaluate("0.1 + 0.2")) == "0.3")
+        #expect(Calculator.format(351) == "351")
+    }
+
+    @Test func refusesWhatIsNotArithmetic() {
+        let c = Calculator()
+        for bad in ["1 / 0", "2 +", "import os", "(1 + 2", "sqrt(-1)", "foo(2)", "1 2", "__import__('os')", ""] {
+            #expect(throws: Calculator.Failure.self, "\(bad)") { try c.evaluate(bad) }
+        }
+        #expect(throws: Calculator.Failure.self) { try c.evaluate(String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000)) }
+    }
+}
+
+@Suite struct NetworkPolicyTests {
+    @Test func refusesLoopbackPrivateAndLinkLocal() {
+        for address in ["127.0.0.1", "127.1.2.3", "::1", "10.0.0.1", "10.255.255.255", "169.254.169.254", "172.16.0.1", "192.168.1.1",
+                        "0.0.0.0", "::", "::ffff:127.0.0.1", "::ffff:10.1.2.3", "fe80::1", "fd00::1", "100.64.0.1", "224.0.0.1"] {
+            #expect(NetworkPolicy.refusal(for: address) != nil, "\(address)")
+        }
+        for address in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "172.32.0.1", "11.0.0.1"] {
+            #expect(NetworkPolicy.refusal(for: address) == nil, "\(address)")
+        }
+    }
+
+    @Test func httpGetRefusesPrivateTargetsBeforeConnecting() async {
+        let tool = HTTPGetTool()
+        for url in ["http://127.0.0.1:9/", "http://[::1]:9/", "http://10.0.0.1/", "http://169.254.169.254/latest/meta-data/",
+                    "http://localhost:9/", "http://2130706433/", "ftp://example.com/", "file:///etc/passwd", "not a url"] {
+            do {
+                _ = try await tool.call(.object([("url", .string(url))]))
+                Issue.record("\(url) was fetched")
+            } catch {
+                let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+                #expect(message.contains("refused") || message.contains("only http") || message.contains("not a URL")
+                        || message.contains("cannot resolve") || message.contains("no host"), "\(url): \(message)")
+            }
+        }
+    }
+}
+
+@Suite struct ActionRuleTests {
+    let tools: [any Tool] = [CalculatorTool(), HTTPGetTool(), ThrowingTool()]
+
+    @Test func finalAnswerOnlyAfterEvidence() {
+        let rules = ActionRules()
+        var state = ActionRules.State(step: 1, maxSteps: 4, allowNetwork: false)
+        var allowed = rules.allowed(tools, state: state)
+        #expect(!allowed.finalAnswer)
+        #expect(allowed.tools.map(\.name) == ["calculator", "broken"])  // no http_get without --allow-network
+        state.successes = 1
+        allowed = rules.allowed(tools, state: state)
+        #expect(allowed.finalAnswer)
+    }
+
+    @Test func lastStepMustAnswerAndFailingToolsAreDropped() {
+        let rules = ActionRules()
+        var state = ActionRules.State(step: 4, maxSteps: 4, allowNetwork: true)
+        var allowed = rules.allowed(tools, state: state)
+        #expect(allowed.tools.isEmpty && allowed.finalAnswer)
+        state.step = 2
+        state.failures = ["broken": 2, "calculator": 2, "http_get": 2]
+        allowed = rules.allowed(tools, state: state)
+        #expect(allowed.tools.isEmpty && allowed.finalAnswer)
+    }
+
+    @Test func clientOnlyToolsMayBeAnsweredDirectly() {
+        let client = ClientTool(name: "get_weather", description: "", parameters: ParameterSchema.object([], required: []))
+        let allowed = ActionRules().allowed([client], state: ActionRules.State(step: 1, maxSteps: 3, allowNetwork: false))
+        #expect(allowed.finalAnswer && allowed.tools.count == 1)
+    }
+}
+
+@Suite struct ActionSchemaTests {
+    @Test func normalizesPythonFlavouredSchemas() {
+        let bfcl = try! JSONValue.parse(#"""
+            {"type": "dict", "properties": {"base": {"type": "integer", "description": "b"}, "ratio": {"type": "float", "minimum": 0},
+             "pair": {"type": "tuple", "items": {"type": "string"}}, "opts": {"type": "dict"}, "x": {"type": "any"}},
+             "required": ["base", "missing"]}
+            """#)
+        let n = ToolSchema.normalize(bfcl)
+        #expect(n["type"] == .string("object"))
+        #expect(n["properties"]?["ratio"] == .object([("type", .string("number"))]))
+        #expect(n["properties"]?["pair"]?["type"] == .string("array"))
+        #expect(n["properties"]?["opts"]?["type"] == nil)
+        #expect(n["required"] == .array([.string("base")]))
+    }
+
+    @Test func actionsRoundTrip() throws {
+        let call = try AgentAction.parse(#"{"thought": "t", "tool": "calculator", "arguments": {"expression": "1+1"}}"#)
+        #expect(call == .call(thought: "t", tool: "calculator", arguments: .object([("expression", .string("1+1"))])))
+        #expect(try AgentAction.parse(call.json) == call)
+        #expect(try AgentAction.parse(#"{"thought": "", "final_answer": "42"}"#) == .finish(thought: "", answer: "42"))
+        #expect(Agent.signature("get_weather", try JSONValue.parse(#"{"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}}, "required": ["city"]}"#))
+                == #"get_weather(city: string, unit?: "c"|"f")"#)
+    }
+
+    @Test func claimsSplitIntoSentences() {
+        #expect(HallucinationDetector.claims(of: "Delhi") == ["Delhi"])
+        #expect(HallucinationDetector.claims(of: "Lima is the capital of Peru. It lies on the coast.") == ["Lima is the capital of Peru.", "It lies on the coast."])
+        #expect(HallucinationDetector.claims(of: "Dr. Smith lives in the U.S. today.").count == 1)
+        #expect(HallucinationDetector.claims(of: "  ").isEmpty)
+    }
+}
