@@ -124,6 +124,7 @@ public final class Agent: @unchecked Sendable {
             let examples = try chooseExamples(task: task, embedding: taskEmbedding, tools: tools)
             var state = ActionRules.State(step: 1, maxSteps: options.maxSteps, allowNetwork: options.allowNetwork)
             var previousCalls: [String: Int] = [:]  // "tool arguments" -> step
+            var prior: [String: Float]?
             stepping: for index in 1...options.maxSteps {
                 try Task.checkCancellation()
                 state.step = index
@@ -132,9 +133,18 @@ public final class Agent: @unchecked Sendable {
                 let prompt = try renderPrompt(task: task, steps: run.steps, tools: tools, examples: examples)
                 let evidence = options.groundedAnswers
                     ? run.steps.compactMap { $0.result?.outcome == .ok ? $0.result?.observation : nil }.joined(separator: "\n") : ""
-                let contentFree = try render(task: "N/A", steps: run.steps, tools: tools, examples: prompt.examples,
-                                             elided: prompt.elided, dropped: prompt.dropped)
-                let action = try await chooseAction(prompt: prompt.text, contentFree: contentFree, tools: allowed, finalAnswer: finalAllowed,
+                if prior == nil, options.scoreActions, options.calibrationWeight > 0, let local = model as? LocalModel {
+                    // The prompt's own preferences among the actions, with the task left out:
+                    // computed once per run, before any step (so it costs one short pass).
+                    let contentFree = try render(task: "N/A", steps: [], tools: tools, examples: prompt.examples, elided: 0, dropped: 0)
+                    let names = tools.map(\.name) + ["final_answer"]
+                    let scores = try await local.logProbabilities(of: names.map(Self.opening), after: contentFree + " {\"")
+                    prior = Dictionary(uniqueKeysWithValues: zip(names, scores))
+                }
+                // The prior is for the first choice (which tool fits the task); later choices
+                // (go on or finish) turn on the steps so far, which the prior does not see.
+                let action = try await chooseAction(prompt: prompt.text, prior: run.steps.isEmpty ? prior ?? [:] : [:],
+                                                    tools: allowed, finalAnswer: finalAllowed,
                                                     groundedIn: evidence.isEmpty ? nil : evidence)
                 let modelSeconds = Date().timeIntervalSince(stepStart)
                 var step = AgentStep(index: index, action: action, result: nil, promptTokens: prompt.tokens,
@@ -232,7 +242,12 @@ public final class Agent: @unchecked Sendable {
 
     /// The model's next action under the grammar of the allowed actions (a local model), or
     /// parsed from free text (a model without grammar support).
-    func chooseAction(prompt: String, contentFree: String?, tools: [any Tool], finalAnswer: Bool,
+    /// What follows ` {"` when the action is `name` (a tool, or "final_answer").
+    static func opening(_ name: String) -> String {
+        name == "final_answer" ? "final_answer\": \"" : "tool\": \"\(name)\""
+    }
+
+    func chooseAction(prompt: String, prior: [String: Float], tools: [any Tool], finalAnswer: Bool,
                       groundedIn evidence: String?) async throws -> AgentAction {
         lastChoice = []
         var parameters = GenerateParameters.greedy(maxTokens: options.maxActionTokens)
@@ -248,16 +263,13 @@ public final class Agent: @unchecked Sendable {
                 // The model decides which action by the probability of each whole opening (tool
                 // name or final answer), not token by token: greedy decoding would commit to
                 // the first token of a name ("k" for kg_query and kg_neighbors alike). Calibrated
-                // against the same prompt with the task left out, so that what the prompt alone
-                // favours (a tool listed last, a common word) does not decide. The shared ` {"`
-                // goes with the prompt (computed once); the openings differ after it.
-                let openings = tools.map { "tool\": \"\($0.name)\"" } + (finalAnswer ? ["final_answer\": \""] : [])
-                var scores = try await local.logProbabilities(of: openings, after: prompt + " {\"")
-                if let contentFree, options.calibrationWeight > 0 {
-                    let prior = try await local.logProbabilities(of: openings, after: contentFree + " {\"")
-                    for i in scores.indices { scores[i] -= options.calibrationWeight * prior[i] }
-                }
-                lastChoice = zip(openings.indices.map { $0 < tools.count ? tools[$0].name : "final_answer" }, scores).map { ($0, $1) }
+                // against the prompt with the task left out (`prior`), so that what the prompt
+                // alone favours (a tool listed last, a common word) does not decide. The shared
+                // ` {"` goes with the prompt (computed once); the openings differ after it.
+                let names = tools.map(\.name) + (finalAnswer ? ["final_answer"] : [])
+                var scores = try await local.logProbabilities(of: names.map(Self.opening), after: prompt + " {\"")
+                for (i, name) in names.enumerated() { scores[i] -= options.calibrationWeight * (prior[name] ?? 0) }
+                lastChoice = zip(names, scores).map { ($0, $1) }
                 let best = scores.indices.max { scores[$0] < scores[$1] }!
                 if best < tools.count { tools = [tools[best]]; finalAnswer = false } else { tools = [] }
             }
@@ -297,7 +309,7 @@ public final class Agent: @unchecked Sendable {
 
     /// Pieces of the observations that could be an answer: each line, and its parts between
     /// the separators tools write ("—", "|", ";", ": ", ", "), trimmed, without duplicates.
-    static func answerCandidates(_ evidence: String, limit: Int = 48) -> [String] {
+    static func answerCandidates(_ evidence: String, limit: Int = 12) -> [String] {
         var out: [String] = []
         var seen = Set<String>()
         func add(_ text: Substring) {
