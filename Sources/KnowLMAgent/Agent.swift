@@ -25,6 +25,9 @@ public struct AgentOptions: Sendable {
     /// Choose between the allowed actions by the log-probability of each whole opening
     /// (`{"tool": "NAME"` or `{"final_answer": "`) before writing it (with the thought last).
     public var scoreActions = true
+    /// List the tools in the prompt by relevance to the task (embedding similarity), the most
+    /// related last.
+    public var orderToolsByRelevance = false
     /// Weight of the content-free prior subtracted from each opening's log-probability.
     public var calibrationWeight: Float = 1.0
     /// Record the run in the knowledge base's log.
@@ -122,6 +125,7 @@ public final class Agent: @unchecked Sendable {
                            error: nil, seconds: 0)
         do {
             let examples = try chooseExamples(task: task, embedding: taskEmbedding, tools: tools)
+            let listed = try orderByRelevance(tools, task: taskEmbedding)
             var state = ActionRules.State(step: 1, maxSteps: options.maxSteps, allowNetwork: options.allowNetwork)
             var previousCalls: [String: Int] = [:]  // "tool arguments" -> step
             var prior: [String: Float]?
@@ -130,13 +134,13 @@ public final class Agent: @unchecked Sendable {
                 state.step = index
                 let (allowed, finalAllowed) = options.rules.allowed(tools, state: state)
                 let stepStart = Date()
-                let prompt = try renderPrompt(task: task, steps: run.steps, tools: tools, examples: examples)
+                let prompt = try renderPrompt(task: task, steps: run.steps, tools: listed, examples: examples)
                 let evidence = options.groundedAnswers
                     ? run.steps.compactMap { $0.result?.outcome == .ok ? $0.result?.observation : nil }.joined(separator: "\n") : ""
                 if prior == nil, options.scoreActions, options.calibrationWeight > 0, let local = model as? LocalModel {
                     // The prompt's own preferences among the actions, with the task left out:
                     // computed once per run, before any step (so it costs one short pass).
-                    let contentFree = try render(task: "N/A", steps: [], tools: tools, examples: prompt.examples, elided: 0, dropped: 0)
+                    let contentFree = try render(task: "N/A", steps: [], tools: listed, examples: prompt.examples, elided: 0, dropped: 0)
                     let names = tools.map(\.name) + ["final_answer"]
                     let scores = try await local.logProbabilities(of: names.map(Self.opening), after: contentFree + " {\"")
                     prior = Dictionary(uniqueKeysWithValues: zip(names, scores))
@@ -387,6 +391,15 @@ public final class Agent: @unchecked Sendable {
         var text = try prompts.render("agent_step.en", ["blocks": blocks])
         while text.hasSuffix("\n") { text.removeLast() }
         return text
+    }
+
+    /// The tools in the order the prompt lists them: least related to the task first, so the
+    /// most related stands next to the task (a small model leans towards what it read last).
+    func orderByRelevance(_ tools: [any Tool], task: [Float]?) throws -> [any Tool] {
+        guard options.orderToolsByRelevance, let task, let embedder, tools.count > 1 else { return tools }
+        let vectors = try embedder.embed(tools.map { "\($0.name.replacingOccurrences(of: "_", with: " ")): \($0.description)" })
+        let similarity = vectors.map { zip($0, task).reduce(Float(0)) { $0 + $1.0 * $1.1 } }
+        return tools.indices.sorted { similarity[$0] < similarity[$1] }.map { tools[$0] }
     }
 
     // MARK: examples

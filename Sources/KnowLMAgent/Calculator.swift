@@ -2,8 +2,9 @@ import Foundation
 
 /// Arithmetic by a real parser (recursive descent over doubles), never by evaluating code.
 ///
-/// Grammar: `expr = term (("+"|"-") term)*`, `term = power (("*"|"/"|"%") power)*`,
-/// `power = unary ("^" power)?` (also `**`), `unary = ("-"|"+") unary | call`,
+/// Grammar: `expr = term (("+"|"-") term)*`, `term = unary (("*"|"/"|"%") unary)*`,
+/// `unary = ("-"|"+") unary | power`, `power = primary ("^" ("-"|"+")* power)?` (also `**`;
+/// so `-2^2` is -4 and `2^-1` is 0.5), `primary = call`,
 /// `call = NAME "(" expr ("," expr)* ")" | NAME | NUMBER | "(" expr ")"`. Numbers accept
 /// thousands separators written as `_`, a decimal point and an exponent; `x` and `×` multiply,
 /// `÷` divides. Functions: sqrt, abs, exp, ln, log (base 10, or `log(x, base)`), log2, sin,
@@ -63,15 +64,15 @@ public struct Calculator: Sendable {
         }
 
         mutating func term() throws -> Double {
-            var value = try power()
+            var value = try unary()
             while true {
-                if take("*") || take("×") || take("x") || take("·") { value *= try power() }
+                if take("*") || take("×") || take("x") || take("·") { value *= try unary() }
                 else if take("/") || take("÷") {
-                    let d = try power()
+                    let d = try unary()
                     guard d != 0 else { throw Failure(message: "division by zero") }
                     value /= d
                 } else if take("%") {
-                    let d = try power()
+                    let d = try unary()
                     guard d != 0 else { throw Failure(message: "division by zero") }
                     value = value.truncatingRemainder(dividingBy: d)
                 } else { return value }
@@ -79,7 +80,7 @@ public struct Calculator: Sendable {
         }
 
         mutating func power() throws -> Double {
-            let base = try unary()
+            let base = try primary()
             if take("^") || take("**") { return Foundation.pow(base, try powerOperand()) }
             return base
         }
@@ -100,7 +101,7 @@ public struct Calculator: Sendable {
             guard depth < 200 else { throw Failure(message: "expression nested too deeply") }
             if take("-") || take("−") { return -(try unary()) }
             if take("+") { return try unary() }
-            return try primary()
+            return try power()
         }
 
         mutating func primary() throws -> Double {

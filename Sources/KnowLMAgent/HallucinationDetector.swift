@@ -105,7 +105,8 @@ public final class HallucinationDetector: @unchecked Sendable {
             let next = i + 1 < chars.count ? chars[i + 1] : " "
             let previousWord = current.split(separator: " ").last.map(String.init) ?? ""
             if ".!?。！？".contains(c) && (next == " " || next == "\n" || "。！？".contains(c)),
-               !(c == "." && previousWord.count <= 3 && previousWord.first?.isUppercase == true) {  // "Dr.", "U.S."
+               !(c == "." && previousWord.first?.isUppercase == true
+                 && (previousWord.count <= 3 || previousWord.dropLast().contains("."))) {  // "Dr.", "U.S."
                 claims.append(current.trimmingCharacters(in: .whitespaces))
                 current = ""
             }

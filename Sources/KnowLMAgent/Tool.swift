@@ -133,7 +133,10 @@ public final class ToolRegistry: @unchecked Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<TimedOutcome<T>, Never>) in
                 once.set(continuation)
-                let work = Task {
+                // On threads of its own: a tool that blocks its thread (a synchronous library
+                // call, a sleep) must not hold one of the few cooperative threads the timer and
+                // the model need.
+                let work = Task(executorPreference: ToolExecutor.shared) {
                     do { once.resume(.finished(try await body())) } catch is CancellationError {
                         once.resume(.cancelled)
                     } catch { once.resume(.failed(error)) }
@@ -217,5 +220,18 @@ final class OnceBox<T: Sendable>: @unchecked Sendable {
         lock.unlock()
         c.resume(returning: value)
         action?()
+    }
+}
+
+/// Runs tool calls on Dispatch threads, which grow when a job blocks, instead of Swift's
+/// cooperative pool (one thread per core: two blocked tools would stall everything here).
+final class ToolExecutor: TaskExecutor, @unchecked Sendable {
+    static let shared = ToolExecutor()
+    private let queue = DispatchQueue(label: "knowlm.agent.tools", attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
     }
 }

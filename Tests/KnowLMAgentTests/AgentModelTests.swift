@@ -81,7 +81,8 @@ struct AgentModelTests {
         #expect(observed.contains(answer), "\(answer) is not from the observations")
         #expect(run.verification != nil)
         // The log has the run and every step.
-        let logged = try #require(try kb.agentRun(try #require(run.id)))
+        let runID = try #require(run.id)
+        let logged = try #require(try kb.agentRun(runID))
         #expect(logged.steps.count == run.steps.count)
         #expect(logged.run.outcome == run.outcome.rawValue)
         #expect(logged.run.answer == run.answer)
@@ -106,7 +107,8 @@ struct AgentModelTests {
             let first = try #require(run.steps.first, "\(tool.name): no step")
             #expect(first.result?.outcome == expected.removeValue(forKey: tool.name), "\(tool.name): \(String(describing: first.result?.outcome))")
             #expect(run.steps.count >= 2, "\(tool.name): the run stopped after the failure")
-            let logged = try #require(try kb.agentRun(try #require(run.id)))
+            let runID = try #require(run.id)
+            let logged = try #require(try kb.agentRun(runID))
             #expect(logged.steps.count == run.steps.count)
             #expect(logged.steps.allSatisfy { ($0.observation ?? "").utf8.count < 4096 }, "observations are stored truncated")
         }

@@ -21,9 +21,10 @@ struct HangingTool: Tool {
     var kind: ToolKind { .knowledge }
     /// Blocks its thread without looking at cancellation: the worst case.
     func call(_ arguments: JSONValue) async throws -> ToolOutput {
-        Thread.sleep(forTimeInterval: 3)
+        Self.block(seconds: 3)
         return .text("too late")
     }
+    static func block(seconds: Double) { usleep(UInt32(seconds * 1_000_000)) }
 }
 
 struct HugeTool: Tool {
