@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        // MCP client (tools of external servers) and server (`knowlm mcp`).
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.0.0"),
     ],
     targets: [
         .target(
@@ -57,7 +60,11 @@ let package = Package(
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(
             name: "KnowLMAgent",
-            dependencies: ["KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction", "CCurl"]
+            dependencies: [
+                "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction", "CCurl",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
         .executableTarget(
             name: "knowlm",
@@ -79,7 +86,8 @@ let package = Package(
         ),
         .testTarget(
             name: "KnowLMAgentTests",
-            dependencies: ["KnowLMAgent", "KnowLMExtraction", "KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore"]
+            dependencies: ["KnowLMAgent", "KnowLMExtraction", "KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "KnowLMKnowledgeTests",

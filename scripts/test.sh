@@ -3,5 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The MCP tests talk to peers written with the official Python SDK (`mcp` on PyPI), kept in a
+# virtual environment of their own (never a dependency of the product).
+if ! .venv-test/bin/python -c "import mcp" 2>/dev/null; then
+  echo "test: installing the mcp Python package into .venv-test" >&2
+  python3 -m venv .venv-test
+  .venv-test/bin/pip install -q "mcp>=1.20" >&2
+fi
+export KNOWLM_TEST_PYTHON="$PWD/.venv-test/bin/python"
 source scripts/build-flags.sh
 swift test "${KNOWLM_BUILD_FLAGS[@]}" "$@"

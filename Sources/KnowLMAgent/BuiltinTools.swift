@@ -202,17 +202,15 @@ public struct ExtractTool: Tool {
     public let extractor: Extractor
     public init(extractor: Extractor) { self.extractor = extractor }
     public var name: String { "extract" }
-    public var description: String {
-        "Extract entities (task ner) or relations (task re) of the given types from a text."
-    }
+    public var description: String { Self.summary }
     public var kind: ToolKind { .compute }
-    public var parameters: JSONValue {
-        ParameterSchema.object([
-            ("text", ParameterSchema.string("The text")),
-            ("task", ParameterSchema.string("ner for entities, re for relations", oneOf: ["ner", "re"])),
-            ("types", ParameterSchema.string("The entity or relation types, comma-separated")),
-        ], required: ["text", "task", "types"])
-    }
+    public var parameters: JSONValue { Self.schema }
+    public static let summary = "Extract entities (task ner) or relations (task re) of the given types from a text."
+    public static let schema = ParameterSchema.object([
+        ("text", ParameterSchema.string("The text")),
+        ("task", ParameterSchema.string("ner for entities, re for relations", oneOf: ["ner", "re"])),
+        ("types", ParameterSchema.string("The entity or relation types, comma-separated")),
+    ], required: ["text", "task", "types"])
 
     public func call(_ arguments: JSONValue) async throws -> ToolOutput {
         guard let text = arguments["text"]?.stringValue, let taskName = arguments["task"]?.stringValue,
@@ -288,6 +286,38 @@ public enum BuiltinTools {
             }
             return ClientTool(name: name, description: function["description"]?.stringValue ?? "",
                               parameters: function["parameters"] ?? ParameterSchema.object([], required: []))
+        }
+    }
+}
+
+/// A tool whose implementation is built on its first call (one that needs the model, so that
+/// listing tools does not wait for a model to load).
+public struct LazyTool: Tool {
+    public let name: String
+    public let description: String
+    public let parameters: JSONValue
+    public let kind: ToolKind
+    private let instance: LazyInstance
+
+    public init(name: String, description: String, parameters: JSONValue, kind: ToolKind, make: @escaping @Sendable () throws -> any Tool) {
+        self.name = name; self.description = description; self.parameters = parameters; self.kind = kind
+        instance = LazyInstance(make)
+    }
+
+    public func call(_ arguments: JSONValue) async throws -> ToolOutput { try await instance.get().call(arguments) }
+
+    final class LazyInstance: @unchecked Sendable {
+        private let make: @Sendable () throws -> any Tool
+        private var tool: (any Tool)?
+        private let lock = NSLock()
+        init(_ make: @escaping @Sendable () throws -> any Tool) { self.make = make }
+        func get() throws -> any Tool {
+            try lock.withLock {
+                if let tool { return tool }
+                let t = try make()
+                tool = t
+                return t
+            }
         }
     }
 }

@@ -141,12 +141,15 @@ public final class ToolRegistry: @unchecked Sendable {
                         once.resume(.cancelled)
                     } catch { once.resume(.failed(error)) }
                 }
-                let timer = Task {
-                    try? await Task.sleep(for: limit)
-                    if !Task.isCancelled { once.resume(.timedOut) }
+                // The deadline is kept by Dispatch, not by a task: when every cooperative
+                // thread is busy (other callers blocked in the model) a sleeping task would not
+                // wake in time.
+                let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+                    once.resume(.timedOut)
                     work.cancel()
                 }
-                once.onResume { work.cancel(); timer.cancel() }
+                once.onResume { work.cancel() }
             }
         } onCancel: {
             once.resume(.cancelled)

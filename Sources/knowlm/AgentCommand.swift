@@ -38,6 +38,8 @@ struct AgentRunCommand: AsyncParsableCommand {
     @Option(help: "A JSON file of functions you answer yourself (an array of {name, description, parameters}, or OpenAI tools).")
     var functions: String?
     @Flag(help: "Offer only the --functions, not the built-in tools.") var functionsOnly = false
+    @Option(help: "A JSON file of MCP servers whose tools to offer ({\"mcpServers\": {name: {\"command\", \"args\", \"env\"}}}).")
+    var mcpConfig: String?
     @Option(help: "Most steps; the last must give the final answer.") var maxSteps = 6
     @Option(help: "Seconds a tool call may take.") var toolTimeout: Double = 30
     @Flag(help: "Allow the http_get tool (public addresses only).") var allowNetwork = false
@@ -76,6 +78,17 @@ struct AgentRunCommand: AsyncParsableCommand {
                 network: NetworkPolicy(allowPrivateAddresses: allowPrivateAddresses))
         } catch { throw ValidationError(error.localizedDescription) }
         let declared = try functions.map { try readFunctions($0) } ?? []
+        var connections: [MCPConnection] = []
+        if let mcpConfig {
+            let servers: [MCPServerConfig]
+            do { servers = try MCPServerConfig.load(mcpConfig) } catch { throw ValidationError(error.localizedDescription) }
+            for server in servers {
+                let connection = try await MCPConnection.start(server)
+                connections.append(connection)
+                for tool in try await connection.tools() { builtins.register(tool) }
+            }
+        }
+        defer { for c in connections { Task { await c.close() } } }
         let detector = HallucinationDetector(retriever: retriever, model: llm)
         var options = AgentOptions()
         options.maxSteps = maxSteps
@@ -351,6 +364,64 @@ struct Detect: AsyncParsableCommand {
             for c in v.claims {
                 print("  [\(c.label.rawValue)] \(c.text) — \(c.reason)\(c.evidence.isEmpty ? "" : " (\(c.evidence.joined(separator: ", ")))")")
             }
+        }
+    }
+}
+
+struct MCPCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcp",
+        abstract: "Serve the knowledge base's tools to other agents over MCP (stdio).",
+        discussion: """
+            Tools: kb_search, kg_query, kg_neighbors, ask, extract, detect. Point an MCP client at \
+            `knowlm mcp --kb PATH` (command and arguments); it speaks JSON-RPC on standard input and output, \
+            and logs nothing to standard output.
+            """)
+
+    @OptionGroup var kb: KnowledgeBaseOptions
+    @OptionGroup var model: ModelOptions
+    @Option(help: "Comma-separated tools to serve (default: all of them).") var tools: String?
+
+    func run() async throws {
+        let base = try kb.open()
+        let embedder: (any TextEmbedder)? = try? loadEmbedder(nil)
+        let options = model
+        // The model is loaded by the first call that needs it, so listing tools is instant.
+        let llm = LazyModel { try options.load() }
+        let retriever = Retriever(kb: base, embedder: embedder)
+        let qa = KnowledgeQA(retriever: retriever, loadModel: { try llm.get() }, prompts: try PromptLibrary())
+        let names = tools.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            ?? ["kb_search", "kg_query", "kg_neighbors", "ask", "extract", "detect"]
+        let registry = try BuiltinTools.registry(names: names.filter { !["extract", "detect"].contains($0) }, kb: base, retriever: retriever,
+                                                 qa: qa, extractor: nil, allowNetwork: false)
+        registry.maxObservationCharacters = 100_000
+        registry.timeout = .seconds(300)
+        if names.contains("extract") {
+            registry.register(LazyTool(name: "extract", description: ExtractTool.summary, parameters: ExtractTool.schema, kind: .compute) {
+                ExtractTool(extractor: try Extractor(model: try llm.get(), embedder: embedder))
+            })
+        }
+        if names.contains("detect") {
+            registry.register(LazyTool(name: "detect", description: DetectTool.summary, parameters: DetectTool.schema, kind: .knowledge) {
+                DetectTool(detector: HallucinationDetector(retriever: retriever, model: try llm.get()))
+            })
+        }
+        try await MCPToolServer.serve(registry)
+    }
+}
+
+/// A model loaded on first use.
+final class LazyModel: @unchecked Sendable {
+    private let load: @Sendable () throws -> LocalModel
+    private var model: LocalModel?
+    private let lock = NSLock()
+    init(_ load: @escaping @Sendable () throws -> LocalModel) { self.load = load }
+    func get() throws -> LocalModel {
+        try lock.withLock {
+            if let model { return model }
+            let m = try load()
+            model = m
+            return m
         }
     }
 }
