@@ -47,10 +47,12 @@ public struct DetectorOptions: Sendable {
     public var facts = 4
     /// Score = lexical support · wLexical + agreement with the evidence-based answer · wAgree
     /// + evidence lift of the claim's log-probability · wLift; supported at or above `threshold`.
+    /// Chosen on rows 0–99 by `Benchmarks/eval_halueval.py --tune` (77.0% there; the lift did
+    /// not help, so it is not computed by default).
     public var weightLexical = 1.0
-    public var weightAgreement = 1.0
-    public var weightLift = 0.25
-    public var threshold = 0.9
+    public var weightAgreement = 0.5
+    public var weightLift = 0.0
+    public var threshold = 1.0
     /// Below this lexical relevance of the best evidence to the question, a claim that is not
     /// supported is `insufficient_evidence` rather than `contradicted`.
     public var relevance = 0.34
@@ -121,8 +123,8 @@ public final class HallucinationDetector: @unchecked Sendable {
     }
 
     /// The knowledge retrieval of `ask` for the question (facts of the graph, a computed
-    /// answer, passages), and for a claim that is a sentence of its own, the facts about it
-    /// too. The first part depends on the question only, so answers to one question share it.
+    /// answer, passages); when that finds nothing, the same for the claim. The first part
+    /// depends on the question only, so answers to one question share it.
     func gatherEvidence(claim: String, question: String) throws -> (question: [Evidence], claim: [Evidence]) {
         var seen = Set<String>()
         func items(_ context: KnowledgeContext) -> [Evidence] {
@@ -141,13 +143,16 @@ public final class HallucinationDetector: @unchecked Sendable {
         }
         let subject = question.trimmingCharacters(in: .whitespacesAndNewlines)
         let first = items(try retriever.retrieve(subject.isEmpty ? claim : subject))
-        let second = !subject.isEmpty && Self.contentWords(claim).count >= 4 ? items(try retriever.retrieve(claim)) : []
+        let second = first.isEmpty && !subject.isEmpty ? items(try retriever.retrieve(claim)) : []
         return (first, second)
     }
 
     func verify(claim: String, question: String) async throws -> ClaimVerdict {
         let gathered = try gatherEvidence(claim: claim, question: question)
-        let evidence = gathered.question + gathered.claim
+        // What the question retrieves is the evidence; what the claim alone retrieves is used
+        // only when the question finds nothing (retrieving by the claim's own words finds
+        // passages that mention whatever it names, true or not).
+        let evidence = gathered.question.isEmpty ? gathered.claim : gathered.question
         guard !evidence.isEmpty else {
             return ClaimVerdict(text: claim, label: .insufficientEvidence, evidence: [],
                                 reason: "nothing in the knowledge base is about this", scores: [:])
@@ -163,12 +168,14 @@ public final class HallucinationDetector: @unchecked Sendable {
         let relevance = questionWords.isEmpty ? 1.0 : Double(questionWords.filter(found).count) / Double(questionWords.count)
         var scores: [String: Double] = ["lexical": lexical, "relevance": relevance]
         var own: String?
-        if options.useModel, let model, !gathered.question.isEmpty {
-            let context = gathered.question.map(\.text).joined(separator: "\n")
-            let prompt = "Evidence:\n\(context)\nQuestion: \(question.isEmpty ? "What is true here?" : question)\nAnswer:"
+        let context = evidence.map(\.text).joined(separator: "\n")
+        let prompt = "Evidence:\n\(context)\nQuestion: \(question.isEmpty ? "What is true here?" : question)\nAnswer:"
+        if options.useModel, let model {
             let answer = try await evidenceAnswer(prompt: prompt, model: model)
             own = answer
             scores["agreement"] = Self.tokenF1(answer, claim)
+        }
+        if options.useModel, options.weightLift != 0, let model {
             // How much more likely the claim is with the evidence than without (per token).
             let bare = "Question: \(question)\nAnswer:"
             let continuation = " " + claim
