@@ -25,9 +25,6 @@ public struct AgentOptions: Sendable {
     /// Choose between the allowed actions by the log-probability of each whole opening
     /// (`{"tool": "NAME"` or `{"final_answer": "`) before writing it (with the thought last).
     public var scoreActions = true
-    /// List the tools in the prompt by relevance to the task (embedding similarity), the most
-    /// related last.
-    public var orderToolsByRelevance = false
     /// Weight of the content-free prior subtracted from each opening's log-probability.
     public var calibrationWeight: Float = 1.0
     /// Record the run in the knowledge base's log.
@@ -96,8 +93,6 @@ public final class Agent: @unchecked Sendable {
     let prompts: PromptLibrary
     let bank: [WorkedExample]
     private var grammarCache: [String: GrammarEngine] = [:]
-    /// The scores of the last action choice (for `--verbose`).
-    private var lastChoice: [(String, Float)] = []
     private let lock = NSLock()
 
     public init(model: any LanguageModel, registry: ToolRegistry, kb: KnowledgeBase? = nil, embedder: (any TextEmbedder)? = nil,
@@ -125,7 +120,6 @@ public final class Agent: @unchecked Sendable {
                            error: nil, seconds: 0)
         do {
             let examples = try chooseExamples(task: task, embedding: taskEmbedding, tools: tools)
-            let listed = try orderByRelevance(tools, task: taskEmbedding)
             var state = ActionRules.State(step: 1, maxSteps: options.maxSteps, allowNetwork: options.allowNetwork)
             var previousCalls: [String: Int] = [:]  // "tool arguments" -> step
             var prior: [String: Float]?
@@ -134,27 +128,27 @@ public final class Agent: @unchecked Sendable {
                 state.step = index
                 let (allowed, finalAllowed) = options.rules.allowed(tools, state: state)
                 let stepStart = Date()
-                let prompt = try renderPrompt(task: task, steps: run.steps, tools: listed, examples: examples)
+                let prompt = try renderPrompt(task: task, steps: run.steps, tools: tools, examples: examples)
                 let evidence = options.groundedAnswers
                     ? run.steps.compactMap { $0.result?.outcome == .ok ? $0.result?.observation : nil }.joined(separator: "\n") : ""
                 if prior == nil, options.scoreActions, options.calibrationWeight > 0, let local = model as? LocalModel {
                     // The prompt's own preferences among the actions, with the task left out:
                     // computed once per run, before any step (so it costs one short pass).
-                    let contentFree = try render(task: "N/A", steps: [], tools: listed, examples: prompt.examples, elided: 0, dropped: 0)
+                    let contentFree = try render(task: "N/A", steps: [], tools: tools, examples: prompt.examples, elided: 0, dropped: 0)
                     let names = tools.map(\.name) + ["final_answer"]
                     let scores = try await local.logProbabilities(of: names.map(Self.opening), after: contentFree + " {\"")
                     prior = Dictionary(uniqueKeysWithValues: zip(names, scores))
                 }
                 // The prior is for the first choice (which tool fits the task); later choices
                 // (go on or finish) turn on the steps so far, which the prior does not see.
-                let action = try await chooseAction(prompt: prompt.text, prior: run.steps.isEmpty ? prior ?? [:] : [:],
+                let (action, choiceScores) = try await chooseAction(prompt: prompt.text, prior: run.steps.isEmpty ? prior ?? [:] : [:],
                                                     tools: allowed, finalAnswer: finalAllowed,
                                                     groundedIn: evidence.isEmpty ? nil : evidence)
                 let modelSeconds = Date().timeIntervalSince(stepStart)
                 var step = AgentStep(index: index, action: action, result: nil, promptTokens: prompt.tokens,
                                      modelSeconds: modelSeconds, seconds: modelSeconds,
                                      allowedTools: allowed.map(\.name), finalAllowed: finalAllowed, prompt: prompt.text,
-                                     choiceScores: lastChoice)
+                                     choiceScores: choiceScores)
                 switch action {
                 case .finish(_, let answer):
                     run.answer = answer
@@ -252,13 +246,13 @@ public final class Agent: @unchecked Sendable {
     }
 
     func chooseAction(prompt: String, prior: [String: Float], tools: [any Tool], finalAnswer: Bool,
-                      groundedIn evidence: String?) async throws -> AgentAction {
-        lastChoice = []
+                      groundedIn evidence: String?) async throws -> (AgentAction, [(action: String, score: Float)]) {
+        var choice: [(action: String, score: Float)] = []
         var parameters = GenerateParameters.greedy(maxTokens: options.maxActionTokens)
         parameters.stop = ["\nObservation", "\nTask:"]
         guard let local = model as? LocalModel else {
             let result = try await model.complete(prompt: prompt + " ", parameters: parameters)
-            return try AgentAction.parse(result.text)
+            return (try AgentAction.parse(result.text), [])
         }
         var tools = tools, finalAnswer = finalAnswer
         var fixedAnswer: String?
@@ -273,7 +267,7 @@ public final class Agent: @unchecked Sendable {
                 let names = tools.map(\.name) + (finalAnswer ? ["final_answer"] : [])
                 var scores = try await local.logProbabilities(of: names.map(Self.opening), after: prompt + " {\"")
                 for (i, name) in names.enumerated() { scores[i] -= options.calibrationWeight * (prior[name] ?? 0) }
-                lastChoice = zip(names, scores).map { ($0, $1) }
+                choice = zip(names, scores).map { ($0, $1) }
                 let best = scores.indices.max { scores[$0] < scores[$1] }!
                 if best < tools.count { tools = [tools[best]]; finalAnswer = false } else { tools = [] }
             }
@@ -290,7 +284,7 @@ public final class Agent: @unchecked Sendable {
                         let n = (try? local.tokenizer.encode(c, addBOS: false, parseSpecial: false).count) ?? 1
                         scores[i] /= Float(max(1, n))
                     }
-                    lastChoice += zip(candidates, scores).map { ("answer \($0)", $1) }
+                    choice += zip(candidates, scores).map { ("answer \($0)", $1) }
                     let best = scores.indices.max { scores[$0] < scores[$1] }!
                     fixedAnswer = candidates[best]
                 } else {
@@ -308,7 +302,7 @@ public final class Agent: @unchecked Sendable {
             let state = engine.advance(engine.initialState, bytes: Array(text.utf8))
             if let rest = engine.shortestCompletion(from: state) { text += String(decoding: rest, as: UTF8.self) }
         }
-        return try AgentAction.parse(text)
+        return (try AgentAction.parse(text), choice)
     }
 
     /// Pieces of the observations that could be an answer: each line, and its parts between
@@ -391,15 +385,6 @@ public final class Agent: @unchecked Sendable {
         var text = try prompts.render("agent_step.en", ["blocks": blocks])
         while text.hasSuffix("\n") { text.removeLast() }
         return text
-    }
-
-    /// The tools in the order the prompt lists them: least related to the task first, so the
-    /// most related stands next to the task (a small model leans towards what it read last).
-    func orderByRelevance(_ tools: [any Tool], task: [Float]?) throws -> [any Tool] {
-        guard options.orderToolsByRelevance, let task, let embedder, tools.count > 1 else { return tools }
-        let vectors = try embedder.embed(tools.map { "\($0.name.replacingOccurrences(of: "_", with: " ")): \($0.description)" })
-        let similarity = vectors.map { zip($0, task).reduce(Float(0)) { $0 + $1.0 * $1.1 } }
-        return tools.indices.sorted { similarity[$0] < similarity[$1] }.map { tools[$0] }
     }
 
     // MARK: examples

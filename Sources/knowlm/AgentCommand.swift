@@ -157,12 +157,7 @@ struct AgentRunCommand: AsyncParsableCommand {
             } else {
                 print("no answer: \(result.error ?? result.outcome.rawValue)")
             }
-            if let v = result.verification {
-                print("verification: \(v.responseLabel)")
-                for claim in v.claims {
-                    print("  [\(claim.label.rawValue)] \(claim.text) — \(claim.reason)\(claim.evidence.isEmpty ? "" : " (\(claim.evidence.joined(separator: ", ")))")")
-                }
-            }
+            if let v = result.verification { printVerification(v, heading: "verification: ") }
             if let id = result.id { printError(String(format: "run %@ · %d steps · %.1f s", String(id.prefix(8)), result.steps.count, result.seconds)) }
         }
         if result.outcome == .failed || result.outcome == .cancelled { throw ExitCode(1) }
@@ -204,6 +199,14 @@ func verificationObject(_ v: Verification) -> [String: Any] {
             ["text": c.text, "label": c.label.rawValue, "evidence": c.evidence, "reason": c.reason, "scores": c.scores]
         },
     ]
+}
+
+/// The response label, then one line per claim: label, text, reason and evidence ids.
+func printVerification(_ v: Verification, heading: String) {
+    print(heading + v.responseLabel)
+    for c in v.claims {
+        print("  [\(c.label.rawValue)] \(c.text) — \(c.reason)\(c.evidence.isEmpty ? "" : " (\(c.evidence.joined(separator: ", ")))")")
+    }
 }
 
 func runObject(_ run: AgentRun) -> [String: Any] {
@@ -360,10 +363,7 @@ struct Detect: AsyncParsableCommand {
         if json {
             print(try jsonLine(verificationObject(v)))
         } else {
-            print(v.responseLabel)
-            for c in v.claims {
-                print("  [\(c.label.rawValue)] \(c.text) — \(c.reason)\(c.evidence.isEmpty ? "" : " (\(c.evidence.joined(separator: ", ")))")")
-            }
+            printVerification(v, heading: "")
         }
     }
 }
