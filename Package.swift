@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "KnowLMKnowledge", targets: ["KnowLMKnowledge"]),
         .library(name: "KnowLMExtraction", targets: ["KnowLMExtraction"]),
         .library(name: "KnowLMAgent", targets: ["KnowLMAgent"]),
+        .library(name: "KnowLMServer", targets: ["KnowLMServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -19,6 +20,9 @@ let package = Package(
         // MCP client (tools of external servers) and server (`knowlm mcp`).
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
         .package(url: "https://github.com/apple/swift-system", from: "1.0.0"),
+        // `knowlm serve`: KnowLM's /generate API and the OpenAI-compatible API.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         .target(
@@ -66,10 +70,20 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(
+            name: "KnowLMServer",
+            dependencies: [
+                "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction", "KnowLMAgent",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            // The web page served at `/`.
+            resources: [.copy("Web")]
+        ),
         .executableTarget(
             name: "knowlm",
             dependencies: [
-                "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction", "KnowLMAgent",
+                "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction", "KnowLMAgent", "KnowLMServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -88,6 +102,13 @@ let package = Package(
             name: "KnowLMAgentTests",
             dependencies: ["KnowLMAgent", "KnowLMExtraction", "KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "KnowLMServerTests",
+            dependencies: [
+                "KnowLMServer", "KnowLMAgent", "KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(
             name: "KnowLMKnowledgeTests",

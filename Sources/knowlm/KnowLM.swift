@@ -11,7 +11,7 @@ struct KnowLM: AsyncParsableCommand {
         $KNOWLM_HOME/models (default ~/.cache/knowlm/models); `knowlm model pull` fetches the defaults.
         """,
         version: "0.1.0",
-        subcommands: [Ask.self, Generate.self, Extract.self, AgentCommand.self, Detect.self, MCPCommand.self, Eval.self, Tokenize.self, Embed.self, ModelCommand.self, Bench.self, KB.self])
+        subcommands: [Ask.self, Generate.self, Extract.self, AgentCommand.self, Detect.self, Serve.self, MCPCommand.self, Eval.self, Tokenize.self, Embed.self, ModelCommand.self, Bench.self, KB.self])
 }
 
 /// Writes to standard error (progress, timings, warnings).

@@ -1,0 +1,91 @@
+import Foundation
+import Hummingbird
+import KnowLMCore
+import Logging
+
+/// The HTTP application behind `knowlm serve`; tests call it directly (HummingbirdTesting).
+public func buildApplication(configuration: ServerConfiguration, backends: ServerBackends,
+                             logger: Logger = Logger(label: "knowlm.serve")) -> some ApplicationProtocol {
+    let gate = AdmissionGate(parallel: configuration.parallel, maxQueued: configuration.maxQueued)
+    let metrics = ServerMetrics()
+    let runner = ModelRunner(backends: backends, configuration: configuration, gate: gate, metrics: metrics)
+    let router = Router()
+    if let origin = configuration.corsOrigin {
+        router.add(middleware: CORSMiddleware(
+            allowOrigin: origin == "*" ? .all : .custom(origin),
+            allowHeaders: [.authorization, .contentType], allowMethods: [.get, .post, .options]))
+    }
+    router.add(middleware: ErrorMiddleware(metrics: metrics))
+    if let key = configuration.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
+
+    router.get("/health") { _, _ in
+        jsonResponse(.object([
+            ("status", .string("ok")),
+            ("model", backends.model != nil ? .string(backends.modelID) : .null),
+            ("knowledge_base", .bool(backends.knowledge != nil)),
+            ("requests_in_hand", .num(gate.inHand)),
+        ]))
+    }
+    router.get("/metrics") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                 body: .init(byteBuffer: ByteBuffer(string: metrics.prometheusText(inHand: gate.inHand))))
+    }
+    router.get("/") { _, _ in try WebPage.response() }
+    GenerateController(runner: runner).register(on: router)
+    OpenAIController(runner: runner).register(on: router)
+    KnowledgeController(runner: runner).register(on: router)
+
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "knowlm"),
+        logger: logger)
+}
+
+/// Every error leaves as an OpenAI error object with a 4xx for the caller's mistakes
+/// (including the router's own 404/405) and a 5xx only for the server's.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        _ = metrics.requests.increment()
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            if error.status == .tooManyRequests { _ = metrics.rejected.increment() }
+            throw error
+        } catch let error as HTTPError {
+            let message = error.body ?? (error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
+            throw APIError(error.status, message)
+        } catch {
+            throw APIError.from(error)
+        }
+    }
+}
+
+extension ServerMetrics {
+    /// The Prometheus text exposition format.
+    func prometheusText(inHand: Int) -> String {
+        let lines: [(String, String, String, Int)] = [
+            ("knowlm_requests_total", "counter", "HTTP requests received", requests.value),
+            ("knowlm_requests_rejected_total", "counter", "Requests refused with 429 (queue full)", rejected.value),
+            ("knowlm_requests_timed_out_total", "counter", "Generations stopped at the per-request limit", timeouts.value),
+            ("knowlm_generations_total", "counter", "Generations finished", generations.value),
+            ("knowlm_prompt_tokens_total", "counter", "Prompt tokens evaluated", promptTokens.value),
+            ("knowlm_generated_tokens_total", "counter", "Tokens generated", generatedTokens.value),
+            ("knowlm_requests_in_hand", "gauge", "Requests running or waiting for the model", inHand),
+        ]
+        return lines.map { name, type, help, value in "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n" }.joined()
+    }
+}
+
+/// The page at `/`.
+enum WebPage {
+    static func response() throws -> Response {
+        guard let url = Bundle.module.url(forResource: "index", withExtension: "html", subdirectory: "Web"),
+              let data = FileManager.default.contents(atPath: url.path) else {
+            throw APIError(.internalServerError, "the web page is missing from this build (Web/index.html)")
+        }
+        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
