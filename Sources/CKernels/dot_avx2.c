@@ -203,6 +203,91 @@ static float dot_q8_0(int64_t n, const void *w, const void *a) {
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
 
+/* ------------------------------------------- several activation rows at once
+ * Batched decoding and prompt reading multiply one weight row by several activation rows.
+ * These kernels load (and for Q5_0 unpack) each weight block once for four rows; every row's
+ * arithmetic is the same instruction sequence as dot_q8_0 / dot_q5_0, so each result is
+ * bit-identical to the single-row dot. Weight rows are taken in blocks that stay in cache
+ * while all activation rows pass over them. */
+
+#define KL_GEMM_ROW_BLOCK 16
+
+static void gemm_q8_0(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                      const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
+    const int64_t nb = k / 32;
+    for (int64_t i0 = row_begin; i0 < row_end; i0 += KL_GEMM_ROW_BLOCK) {
+        const int64_t i1 = i0 + KL_GEMM_ROW_BLOCK < row_end ? i0 + KL_GEMM_ROW_BLOCK : row_end;
+        int64_t j = 0;
+        for (; j + 4 <= n_a; j += 4) {
+            const kl_block_q8_0 *y[4];
+            for (int r = 0; r < 4; ++r) y[r] = (const kl_block_q8_0 *)((const uint8_t *)A + (size_t)(j + r) * a_row_bytes);
+            for (int64_t i = i0; i < i1; ++i) {
+                const kl_block_q8_0 *x = (const kl_block_q8_0 *)((const uint8_t *)W + (size_t)i * w_row_bytes);
+                __m256 acc0[4], acc1[4];
+                for (int r = 0; r < 4; ++r) { acc0[r] = _mm256_setzero_ps(); acc1[r] = acc0[r]; }
+                int64_t b = 0;
+                for (; b + 1 < nb; b += 2) {
+                    const __m256i w0 = _mm256_loadu_si256((const __m256i *)x[b].qs);
+                    const __m256i w1 = _mm256_loadu_si256((const __m256i *)x[b + 1].qs);
+                    const float d0 = h2f(x[b].d), d1 = h2f(x[b + 1].d);
+                    for (int r = 0; r < 4; ++r) {
+                        const __m256i p0 = dot_i8(w0, _mm256_loadu_si256((const __m256i *)y[r][b].qs));
+                        const __m256i p1 = dot_i8(w1, _mm256_loadu_si256((const __m256i *)y[r][b + 1].qs));
+                        acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * h2f(y[r][b].d)), _mm256_cvtepi32_ps(p0), acc0[r]);
+                        acc1[r] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * h2f(y[r][b + 1].d)), _mm256_cvtepi32_ps(p1), acc1[r]);
+                    }
+                }
+                for (; b < nb; ++b) {
+                    const __m256i w0 = _mm256_loadu_si256((const __m256i *)x[b].qs);
+                    const float d0 = h2f(x[b].d);
+                    for (int r = 0; r < 4; ++r) {
+                        const __m256i p0 = dot_i8(w0, _mm256_loadu_si256((const __m256i *)y[r][b].qs));
+                        acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * h2f(y[r][b].d)), _mm256_cvtepi32_ps(p0), acc0[r]);
+                    }
+                }
+                for (int r = 0; r < 4; ++r) C[(j + r) * ldc + i] = hsum8(_mm256_add_ps(acc0[r], acc1[r]));
+            }
+        }
+        for (; j < n_a; ++j) {
+            const void *a = (const uint8_t *)A + (size_t)j * a_row_bytes;
+            for (int64_t i = i0; i < i1; ++i) C[j * ldc + i] = dot_q8_0(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
+        }
+    }
+}
+
+static void gemm_q5_0(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                      const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
+    const int64_t nb = k / 32;
+    const __m256i off = _mm256_set1_epi8(16);
+    for (int64_t i0 = row_begin; i0 < row_end; i0 += KL_GEMM_ROW_BLOCK) {
+        const int64_t i1 = i0 + KL_GEMM_ROW_BLOCK < row_end ? i0 + KL_GEMM_ROW_BLOCK : row_end;
+        int64_t j = 0;
+        for (; j + 4 <= n_a; j += 4) {
+            const kl_block_q8_0 *y[4];
+            for (int r = 0; r < 4; ++r) y[r] = (const kl_block_q8_0 *)((const uint8_t *)A + (size_t)(j + r) * a_row_bytes);
+            for (int64_t i = i0; i < i1; ++i) {
+                const kl_block_q5_0 *x = (const kl_block_q5_0 *)((const uint8_t *)W + (size_t)i * w_row_bytes);
+                __m256 acc[4];
+                for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
+                for (int64_t b = 0; b < nb; ++b) {
+                    __m256i q = _mm256_or_si256(nibbles32(x[b].qs), bits32_to_0x10(x[b].qh));
+                    q = _mm256_sub_epi8(q, off);
+                    const float d = h2f(x[b].d);
+                    for (int r = 0; r < 4; ++r) {
+                        const __m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)y[r][b].qs));
+                        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y[r][b].d)), _mm256_cvtepi32_ps(p), acc[r]);
+                    }
+                }
+                for (int r = 0; r < 4; ++r) C[(j + r) * ldc + i] = hsum8(acc[r]);
+            }
+        }
+        for (; j < n_a; ++j) {
+            const void *a = (const uint8_t *)A + (size_t)j * a_row_bytes;
+            for (int64_t i = i0; i < i1; ++i) C[j * ldc + i] = dot_q5_0(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
+        }
+    }
+}
+
 /* ------------------------------------------------------------- K-quants */
 
 /* two int16 scales for the two 16-element halves of a 32-element chunk */
@@ -498,6 +583,8 @@ void kl_fill_avx2(kl_kernels *t) {
     t->dot[KL_Q4_K] = dot_q4_K;
     t->dot[KL_Q5_K] = dot_q5_K;
     t->dot[KL_Q6_K] = dot_q6_K;
+    t->gemm[KL_Q8_0] = gemm_q8_0;
+    t->gemm[KL_Q5_0] = gemm_q5_0;
     t->quant[KL_Q8_0] = quant_q8_0;
     t->quant[KL_Q8_1] = quant_q8_1;
     t->quant[KL_Q8_K] = quant_q8_K;

@@ -261,10 +261,18 @@ void kl_gemm_pairwise(kl_dot_fn dot, int64_t k, const void *W, size_t w_row_byte
                       int64_t row_begin, int64_t row_end,
                       const void *A, size_t a_row_bytes, int64_t n_a,
                       float *C, int64_t ldc) {
-    for (int64_t j = 0; j < n_a; ++j) {
-        const void *a = (const uint8_t *)A + (size_t)j * a_row_bytes;
-        for (int64_t i = row_begin; i < row_end; ++i)
-            C[j * ldc + i] = dot(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
+    /* A block of weight rows stays in cache while every activation row passes over it, so
+     * the weights are read from memory once per call, not once per activation row (batched
+     * decoding and prompt reading). Each output is still one dot product: the results do
+     * not depend on the blocking. */
+    const int64_t block = 16;
+    for (int64_t i0 = row_begin; i0 < row_end; i0 += block) {
+        const int64_t i1 = i0 + block < row_end ? i0 + block : row_end;
+        for (int64_t j = 0; j < n_a; ++j) {
+            const void *a = (const uint8_t *)A + (size_t)j * a_row_bytes;
+            for (int64_t i = i0; i < i1; ++i)
+                C[j * ldc + i] = dot(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
+        }
     }
 }
 

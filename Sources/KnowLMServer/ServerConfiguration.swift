@@ -12,9 +12,9 @@ public struct ServerConfiguration: Sendable {
     public var apiKey: String?
     /// Request bodies above this many bytes are answered `413`.
     public var maxBodyBytes = 1 << 20
-    /// Requests the model works on at once. The local model runs one sequence at a time, so
-    /// more than one only interleaves whole requests; it bounds memory and admission.
-    public var parallel = 1
+    /// Generations decoded together (continuous batching, `BatchedModel`); also how many
+    /// requests are admitted to run at once.
+    public var parallel = 4
     /// Requests that may wait for the model beyond the running ones; the next gets `429`.
     public var maxQueued = 16
     /// A request still generating after this many seconds (waiting included) is stopped.
@@ -59,13 +59,13 @@ public struct ServerBackends: Sendable {
         self.prompts = prompts
     }
 
-    /// Backends around a loaded local model: grammars through its vocabulary, and the chat
-    /// wrapper of its architecture.
-    public static func local(_ model: LocalModel, modelID: String? = nil, embedder: (any TextEmbedder)? = nil,
-                             embedderID: String? = nil, knowledge: KnowledgeService? = nil,
-                             prompts: PromptLibrary) -> ServerBackends {
+    /// Backends around a loaded local model: grammars through its vocabulary, the chat
+    /// wrapper of its architecture, and (`parallel` > 1) continuous batching of generations.
+    public static func local(_ model: LocalModel, modelID: String? = nil, parallel: Int = 1,
+                             embedder: (any TextEmbedder)? = nil, embedderID: String? = nil,
+                             knowledge: KnowledgeService? = nil, prompts: PromptLibrary) -> ServerBackends {
         ServerBackends(
-            model: model, modelID: modelID ?? model.name,
+            model: parallel > 1 ? BatchedModel(base: model, parallel: parallel) : model, modelID: modelID ?? model.name,
             constrain: { grammar in GrammarConstraint(engine: GrammarEngine(grammar: grammar, trie: model.vocabularyTrie)) },
             chatTemplate: ChatTemplate(architecture: model.transformer.config.architecture),
             embedder: embedder, embedderID: embedderID, knowledge: knowledge, prompts: prompts)

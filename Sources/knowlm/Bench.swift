@@ -11,7 +11,7 @@ import Glibc
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: model speed (the default) and grammar-constrained decoding.",
-        subcommands: [BenchModel.self, BenchGrammar.self, BenchKernels.self], defaultSubcommand: BenchModel.self)
+        subcommands: [BenchModel.self, BenchBatch.self, BenchGrammar.self, BenchKernels.self], defaultSubcommand: BenchModel.self)
 }
 
 struct BenchModel: AsyncParsableCommand {

@@ -14,8 +14,9 @@ struct Serve: AsyncParsableCommand {
             POST /v1/completions, POST /v1/chat/completions (stream, response_format, tools), POST /v1/embeddings, \
             POST /v1/ask, GET /v1/kb/search, POST /v1/kb/sparql, GET /health, GET /metrics, and the web page at /. \
             Listens on loopback unless --host says otherwise. With --api-key-env, every endpoint but /health needs \
-            Authorization: Bearer KEY. The model runs one sequence at a time: requests beyond --parallel wait, up to \
-            --max-queued, and the next are refused with 429.
+            Authorization: Bearer KEY. Up to --parallel generations are decoded together (continuous batching: \
+            new requests join between passes, long prompts are read in chunks, a client that leaves stops its \
+            generation); requests beyond that wait, up to --max-queued, and the next are refused with 429.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -23,7 +24,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on (0.0.0.0 for every interface).") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8090
-    @Option(help: "Requests the model works on at once.") var parallel = 1
+    @Option(help: "Generations decoded together in one pass (continuous batching); 1 runs them one at a time.") var parallel = 4
     @Option(help: "Requests that may wait beyond the running ones before new ones get 429.") var maxQueued = 16
     @Option(help: "Seconds a request may take, waiting included.") var requestTimeout: Double = 300
     @Option(help: "Largest request body in bytes (larger: 413).") var maxBodyBytes = 1 << 20
@@ -70,7 +71,7 @@ struct Serve: AsyncParsableCommand {
             printError("knowledge base: \(kb.url.path)")
         }
         let modelID = URL(fileURLWithPath: llm.name).deletingPathExtension().lastPathComponent
-        let backends = ServerBackends.local(llm, modelID: modelID, embedder: embedding,
+        let backends = ServerBackends.local(llm, modelID: modelID, parallel: parallel, embedder: embedding,
                                             embedderID: embedding.map { _ in embedder ?? ModelStore.defaultEmbedder },
                                             knowledge: knowledge, prompts: prompts)
         let app = buildApplication(configuration: config, backends: backends)

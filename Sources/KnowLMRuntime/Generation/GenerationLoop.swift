@@ -12,7 +12,9 @@ struct GenerationLoop {
 
     /// Brings the cache to hold exactly `prompt` and returns the logits after its last token.
     /// Tokens shared with what the cache already holds are not evaluated again.
-    func prefill(_ prompt: [TokenID], into logits: UnsafeMutablePointer<Float>) throws -> Int {
+    /// Stops between batches once `isCancelled` says so (the logits are then not valid; the
+    /// caller sees the cancellation before using them).
+    func prefill(_ prompt: [TokenID], into logits: UnsafeMutablePointer<Float>, isCancelled: () -> Bool = { false }) throws -> Int {
         guard !prompt.isEmpty else { throw RuntimeError.invalidArgument("the prompt is empty (no tokens to condition on)") }
         guard prompt.count < state.contextLength else {
             throw RuntimeError.promptTooLong(tokens: prompt.count, context: state.contextLength)
@@ -22,6 +24,7 @@ struct GenerationLoop {
         common = state.truncate(to: common, slidingWindow: model.config.slidingWindow)
         var start = common
         while start < prompt.count {
+            if isCancelled() { break }
             let end = min(prompt.count, start + state.batchCapacity)
             let last = end == prompt.count
             try model.forward(prompt[start..<end], state: state, logitRows: last ? [end - start - 1] : [], logits: logits)
@@ -60,66 +63,24 @@ struct GenerationLoop {
         defer { logits.deallocate() }
 
         let promptStart = Date()
-        timings.promptTokens = try prefill(prompt, into: logits)
+        timings.promptTokens = try prefill(prompt, into: logits, isCancelled: isCancelled)
         timings.promptSeconds = Date().timeIntervalSince(promptStart)
 
-        var sampler = Sampler(parameters: p)
-        var detokenizer = StreamingDetokenizer()
-        let stops = StopStringMatcher(stops: p.stop)
-        var generated: [TokenID] = []
-        var logprobs: [TokenLogprob] = []
-        var text = ""
-        var emitted = 0  // characters of `text` already handed to onToken
-        var reason = StopReason.length
+        var sequence = DecodingSequence(prompt: prompt, parameters: p, processors: processors, tokenizer: tokenizer,
+                                        vocabulary: vocabulary)
         let generationStart = Date()
-        let endTokens = tokenizer.endOfGenerationIDs
-        let rawLogits = p.logprobs == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: vocabulary)
-        defer { rawLogits?.deallocate() }
-
-        while generated.count < p.maxTokens {
-            if isCancelled() { reason = .cancelled; break }
-            if processors.contains(where: { $0.isFinished }) { reason = .complete; break }
-            let history = (prompt + generated)[...]
-            // Log-probabilities describe the model's distribution, before constraints and penalties.
-            if let raw = rawLogits { raw.update(from: logits, count: vocabulary) }
-            let allowed = try Self.constrain(logits, vocabulary: vocabulary, generated: generated,
-                                             endOfGeneration: endTokens, processors: processors)
-            guard let token = sampler.sample(logits, vocabulary: vocabulary, history: history, allowed: allowed,
-                                             processors: processors, remaining: p.maxTokens - generated.count) else {
-                throw RuntimeError.constraintUnsatisfiable(step: generated.count)
+        let state = self.state
+        while !sequence.finished {
+            if isCancelled() { sequence.cancel(); break }
+            if let piece = try sequence.step(logits, contextFull: { state.length >= state.contextLength }) {
+                onToken(piece.token, piece.text, piece.logprob)
             }
-            let rawLogprob = rawLogits.map { Sampler.logprobs($0, count: vocabulary, chosen: token, top: p.logprobs ?? 0) }
-            if endTokens.contains(token) { reason = .endOfSequence; break }
-            generated.append(token)
-            for processor in processors { try processor.accept(token) }
-            if let rawLogprob { logprobs.append(rawLogprob) }
-            text += detokenizer.append(token, using: tokenizer)
-
-            if let cut = stops.truncateAtStop(text) {
-                text = cut
-                reason = .stopString
-                if emitted < text.count { onToken(token, String(text.dropFirst(emitted)), rawLogprob) }
-                emitted = text.count
-                break
-            }
-            let safe = text.count - stops.heldBackCount(text)
-            onToken(token, safe > emitted ? String(text.dropFirst(emitted).prefix(safe - emitted)) : "", rawLogprob)
-            emitted = max(emitted, safe)
-
-            if processors.contains(where: { $0.isFinished }) { reason = .complete; break }
-            if generated.count >= p.maxTokens { reason = .length; break }
-            if state.length >= state.contextLength { reason = .contextFull; break }
+            guard !sequence.finished, let token = sequence.generated.last else { break }
             try model.forward([token][...], state: state, logitRows: [0], logits: logits)
             state.tokens.append(token)
         }
-        if reason != .stopString {
-            text += detokenizer.flush()
-            if let cut = stops.truncateAtStop(text) { text = cut; reason = .stopString }
-        }
-        timings.generatedTokens = generated.count
         timings.generationSeconds = Date().timeIntervalSince(generationStart)
-        return GenerationResult(text: text, tokens: generated, promptTokenCount: prompt.count,
-                                stopReason: reason, timings: timings, logprobs: logprobs)
+        return sequence.result(timings: timings)
     }
 
     /// Beam search: keeps the `numBeams` most probable continuations (sum of log-probabilities,

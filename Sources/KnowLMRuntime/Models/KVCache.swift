@@ -112,9 +112,15 @@ final class InferenceState {
     let up: UnsafeMutablePointer<Float>
     let scratch: UnsafeMutablePointer<Float>
     let scores: UnsafeMutablePointer<Float>
+    /// Rows the scratch buffers hold (a forward pass using them runs at most this many).
+    let scratchRows: Int
     private var allocations: [UnsafeMutablePointer<Float>] = []
 
-    init(config c: TransformerConfig, contextLength: Int, batchCapacity: Int, threads: ThreadCount, precision: Precision) {
+    /// `scratchRows`: rows of the forward pass's buffers (default `batchCapacity`). A sequence
+    /// whose passes run in another state's buffers (batched decoding) needs only its caches,
+    /// which are still sized for segments of `batchCapacity` tokens.
+    init(config c: TransformerConfig, contextLength: Int, batchCapacity: Int, threads: ThreadCount, precision: Precision,
+         scratchRows: Int? = nil) {
         self.contextLength = contextLength
         self.batchCapacity = batchCapacity
         self.threads = threads
@@ -131,7 +137,7 @@ final class InferenceState {
             allocations.append(p)
             return p
         }
-        let n = batchCapacity
+        let n = max(1, min(batchCapacity, scratchRows ?? batchCapacity))
         residual = buffer(n * c.embeddingLength)
         q = buffer(n * c.headCount * c.keyLength)
         k = buffer(n * kWidth)
@@ -141,6 +147,7 @@ final class InferenceState {
         scratch = buffer(n * c.embeddingLength)
         let longestCache = caches.map(\.capacity).max() ?? contextLength
         scores = buffer(n * longestCache)
+        self.scratchRows = n
         self.allocations = allocations
         normed = ActivationBatch(width: c.embeddingLength, capacity: n)
         attended = ActivationBatch(width: c.headCount * c.valueLength, capacity: n)

@@ -33,6 +33,12 @@ struct TransformerWeights: @unchecked Sendable {
     var ropeFrequencyFactors: [Float]?
 }
 
+/// Tokens that continue one sequence, in a pass over several (`Transformer.forward(_:scratch:…)`).
+struct ForwardSegment {
+    var tokens: ArraySlice<TokenID>
+    var sequence: InferenceState
+}
+
 /// A decoder-only transformer: the forward pass shared by every supported architecture.
 /// Architectures differ only in their `TransformerConfig` flags and in how their files name
 /// tensors (see the files beside this one).
@@ -54,18 +60,36 @@ public final class Transformer: @unchecked Sendable {
     /// `logitRows` (indices into `tokens`) into `logits` (`logitRows.count × vocabularySize`).
     func forward(_ tokens: ArraySlice<TokenID>, state: InferenceState, logitRows: [Int],
                  logits: UnsafeMutablePointer<Float>) throws {
-        let n = tokens.count
+        try forward([ForwardSegment(tokens: tokens, sequence: state)], scratch: state, logitRows: logitRows, logits: logits)
+    }
+
+    /// Runs several sequences in one pass: every segment's tokens continue its own sequence
+    /// (its KV caches, at its own positions); the matrix products run once over all rows, RoPE,
+    /// cache writes and attention per segment. `scratch` supplies the pass's buffers (it may be
+    /// one of the sequences). `logitRows` index the concatenated rows.
+    func forward(_ segments: [ForwardSegment], scratch state: InferenceState, logitRows: [Int],
+                 logits: UnsafeMutablePointer<Float>) throws {
+        let n = segments.reduce(0) { $0 + $1.tokens.count }
         guard n > 0 else { return }
-        guard n <= state.batchCapacity else {
-            throw RuntimeError.invalidArgument("batch of \(n) tokens exceeds the batch capacity \(state.batchCapacity)")
+        guard n <= state.scratchRows else {
+            throw RuntimeError.invalidArgument("batch of \(n) tokens exceeds the batch capacity \(state.scratchRows)")
         }
-        guard state.length + n <= state.contextLength else {
-            throw RuntimeError.promptTooLong(tokens: state.length + n, context: state.contextLength)
+        for segment in segments {
+            let sequence = segment.sequence
+            guard sequence.length + segment.tokens.count <= sequence.contextLength else {
+                throw RuntimeError.promptTooLong(tokens: sequence.length + segment.tokens.count, context: sequence.contextLength)
+            }
+            guard segment.tokens.count <= sequence.batchCapacity, sequence.contextLength <= state.contextLength else {
+                throw RuntimeError.invalidArgument("a segment of \(segment.tokens.count) tokens does not fit its sequence's cache (batch capacity \(sequence.batchCapacity))")
+            }
         }
+        var offsets: [Int] = []
+        var rowCount = 0
+        for segment in segments { offsets.append(rowCount); rowCount += segment.tokens.count }
         let c = config
         let dim = c.embeddingLength
         let matmul = MatMul(threads: state.threads, precision: state.precision)
-        let position0 = state.length
+        let tokens = segments.flatMap(\.tokens)
 
         // Embeddings.
         let x = state.residual
@@ -104,8 +128,11 @@ public final class Transformer: @unchecked Sendable {
             let base = sliding ? (c.ropeBaseSlidingWindow ?? c.ropeBase) : c.ropeBase
             // Linear RoPE scaling applies to global layers only (Gemma 3 keeps local layers unscaled).
             let frequencyScale = sliding ? 1 : c.ropeFrequencyScale
-            applyRope(state.q, rows: n, heads: c.headCount, position0: position0, base: base, frequencyScale: frequencyScale)
-            applyRope(state.k, rows: n, heads: c.kvHeadCount, position0: position0, base: base, frequencyScale: frequencyScale)
+            for (segment, offset) in zip(segments, offsets) {
+                let rows = segment.tokens.count, position0 = segment.sequence.length
+                applyRope(state.q + offset * qWidth, rows: rows, heads: c.headCount, position0: position0, base: base, frequencyScale: frequencyScale)
+                applyRope(state.k + offset * kWidth, rows: rows, heads: c.kvHeadCount, position0: position0, base: base, frequencyScale: frequencyScale)
+            }
 
             trace?("Qcur-\(l)", state.q, n * qWidth)
             trace?("Kcur-\(l)", state.k, n * kWidth)
@@ -117,9 +144,13 @@ public final class Transformer: @unchecked Sendable {
                 VectorOps.roundToHalf(state.k, count: n * kWidth)
                 VectorOps.roundToHalf(state.v, count: n * vWidth)
             }
-            let cache = state.caches[l]
-            cache.store(keys: state.k, values: state.v, rows: n, position0: position0)
-            attention(layer: l, cache: cache, state: state, rows: n, position0: position0, sliding: sliding)
+            for (segment, offset) in zip(segments, offsets) {
+                let sequence = segment.sequence, rows = segment.tokens.count
+                let cache = sequence.caches[l]
+                cache.store(keys: state.k + offset * kWidth, values: state.v + offset * vWidth, rows: rows, position0: sequence.length)
+                attention(cache: cache, state: state, contextLength: sequence.contextLength, rowOffset: offset, rows: rows,
+                          position0: sequence.length, sliding: sliding)
+            }
 
             let attended = state.attended
             attended.invalidate(rows: n)
@@ -156,14 +187,14 @@ public final class Transformer: @unchecked Sendable {
             VectorOps.add(x, state.scratch, count: n * dim)
             trace?("l_out-\(l)", x, n * dim)
         }
-        state.length += n
+        for segment in segments { segment.sequence.length += segment.tokens.count }
 
         // Output head, only for the rows asked for.
         guard !logitRows.isEmpty else { return }
         let head = state.headInput
         var done = 0
         while done < logitRows.count {
-            let chunk = min(state.batchCapacity, logitRows.count - done)
+            let chunk = min(state.scratchRows, logitRows.count - done)
             for (i, row) in logitRows[done..<(done + chunk)].enumerated() {
                 VectorOps.rmsNorm(x + row * dim, weights.outputNorm, head.floats + i * dim, count: dim, epsilon: c.normEpsilon)
             }
@@ -229,9 +260,13 @@ public final class Transformer: @unchecked Sendable {
     /// Scaled dot-product attention of the batch's queries over the cache, written into
     /// `state.attended`. The cache is used slot by slot in place (a ring for sliding-window
     /// layers); each slot's position decides the causal and window masks.
-    private func attention(layer: Int, cache: KVCache, state: InferenceState, rows n: Int, position0: Int, sliding: Bool) {
+    /// Attention of the query rows `rowOffset ..< rowOffset + n` of `state` (one sequence, at
+    /// positions from `position0`) over `cache`, written to the same rows of `state.attended`.
+    private func attention(cache: KVCache, state: InferenceState, contextLength: Int, rowOffset: Int, rows n: Int,
+                           position0: Int, sliding: Bool) {
         if state.precision.emulatesLlamaCpp {
-            llamaCppAttention(cache: cache, state: state, rows: n, position0: position0, sliding: sliding)
+            llamaCppAttention(cache: cache, state: state, contextLength: contextLength, rowOffset: rowOffset, rows: n,
+                              position0: position0, sliding: sliding)
             return
         }
         let c = config
@@ -241,12 +276,13 @@ public final class Transformer: @unchecked Sendable {
         let scores = state.scores
         let window = sliding ? (c.slidingWindow ?? Int.max) : Int.max
         let qStride = c.headCount * dk, kStride = c.kvHeadCount * dk, vStride = c.kvHeadCount * dv
-        let out = state.attended.floats, outStride = c.headCount * dv
+        let outStride = c.headCount * dv
+        let out = state.attended.floats + rowOffset * outStride, q = state.q + rowOffset * qStride
         for h in 0..<c.headCount {
             let g = h / group
             // scores (n × slots) = Q_h (n × dk) · K_gᵀ
             kl_sgemm(0, 1, Int32(n), Int32(slots), Int32(dk),
-                        c.scalesQueries ? 1 : c.attentionScale, state.q + h * dk, Int32(qStride), cache.keys + g * dk, Int32(kStride),
+                        c.scalesQueries ? 1 : c.attentionScale, q + h * dk, Int32(qStride), cache.keys + g * dk, Int32(kStride),
                         0, scores, Int32(slots))
             for j in 0..<n {
                 let p = position0 + j
@@ -274,7 +310,8 @@ public final class Transformer: @unchecked Sendable {
     static let exactAttention: Bool = kl_attention_llamacpp_is_fast() != 0
         || ProcessInfo.processInfo.environment["KNOWLM_EXACT_ATTENTION"] == "1"
 
-    private func llamaCppAttention(cache: KVCache, state: InferenceState, rows n: Int, position0: Int, sliding: Bool) {
+    private func llamaCppAttention(cache: KVCache, state: InferenceState, contextLength: Int, rowOffset: Int, rows n: Int,
+                                   position0: Int, sliding: Bool) {
         let c = config
         let dk = c.keyLength, dv = c.valueLength
         let group = c.headCount / c.kvHeadCount
@@ -283,7 +320,7 @@ public final class Transformer: @unchecked Sendable {
         // Slots past `used` hold positions forgotten by a truncation (masked anyway); llama.cpp's
         // view covers the used cells only, padded to a multiple of 256.
         let active = min(slots, used)
-        let padded = max(active, min(state.contextLength, max(256, (used + 255) / 256 * 256)))
+        let padded = max(active, min(contextLength, max(256, (used + 255) / 256 * 256)))
         let window = sliding ? (c.slidingWindow ?? Int.max) : Int.max
         let mask = state.scores
         for j in 0..<n {
@@ -300,7 +337,7 @@ public final class Transformer: @unchecked Sendable {
         // Work items: (head, block of query rows). Results do not depend on the split.
         let rowBlock = max(1, min(n, 32))
         let blocks = (n + rowBlock - 1) / rowBlock
-        let q = state.q, out = state.attended.floats
+        let q = state.q + rowOffset * qStride, out = state.attended.floats + rowOffset * c.headCount * dv
         state.threads.parallelFor(c.headCount * blocks) { items in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchSize)
             defer { scratch.deallocate() }
