@@ -16,6 +16,8 @@ public struct APIError: HTTPResponseError, Sendable {
     public var code: String?
     /// Seconds for `Retry-After` (429 and 503).
     public var retryAfter: Int?
+    /// `Allow` header of a 405.
+    public var allow: String?
 
     public init(_ status: HTTPResponse.Status, _ message: String, type: String? = nil, param: String? = nil,
                 code: String? = nil, retryAfter: Int? = nil) {
@@ -55,6 +57,7 @@ public struct APIError: HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if let allow { headers[.allow] = allow }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json.serialized())))
     }
 

@@ -31,6 +31,7 @@ public func buildApplication(configuration: ServerConfiguration, backends: Serve
                  body: .init(byteBuffer: ByteBuffer(string: metrics.prometheusText(inHand: gate.inHand))))
     }
     router.get("/") { _, _ in try WebPage.response() }
+    router.get("/openapi.json") { _, _ in try WebPage.response(file: "openapi", extension: "json", contentType: "application/json") }
     GenerateController(runner: runner).register(on: router)
     OpenAIController(runner: runner).register(on: router)
     KnowledgeController(runner: runner).register(on: router)
@@ -54,10 +55,26 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             if error.status == .tooManyRequests { _ = metrics.rejected.increment() }
             throw error
         } catch let error as HTTPError {
+            if error.status == .notFound, let allowed = Self.methods(of: request.uri.path), !allowed.contains(request.method) {
+                var api = APIError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path); use \(allowed.map(\.rawValue).joined(separator: " or "))")
+                api.allow = allowed.map(\.rawValue).joined(separator: ", ")
+                throw api
+            }
             let message = error.body ?? (error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
             throw APIError(error.status, message)
         } catch {
             throw APIError.from(error)
+        }
+    }
+}
+
+extension ErrorMiddleware {
+    /// The methods each path answers (for `405 Method Not Allowed` instead of `404`).
+    static func methods(of path: String) -> [HTTPRequest.Method]? {
+        switch path {
+        case "/health", "/metrics", "/", "/openapi.json", "/v1/models", "/v1/kb/search": return [.get, .head]
+        case "/generate", "/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/v1/ask", "/v1/kb/sparql": return [.post]
+        default: return path.hasPrefix("/v1/models/") ? [.get, .head] : nil
         }
     }
 }
@@ -78,14 +95,15 @@ extension ServerMetrics {
     }
 }
 
-/// The page at `/`.
+/// The page at `/` and the OpenAPI document, shipped as resources (`Web/`).
 enum WebPage {
-    static func response() throws -> Response {
-        guard let url = Bundle.module.url(forResource: "index", withExtension: "html", subdirectory: "Web"),
+    static func response(file: String = "index", extension ext: String = "html",
+                         contentType: String = "text/html; charset=utf-8") throws -> Response {
+        guard let url = Bundle.module.url(forResource: file, withExtension: ext, subdirectory: "Web"),
               let data = FileManager.default.contents(atPath: url.path) else {
-            throw APIError(.internalServerError, "the web page is missing from this build (Web/index.html)")
+            throw APIError(.internalServerError, "Web/\(file).\(ext) is missing from this build")
         }
-        return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+        return Response(status: .ok, headers: [.contentType: contentType],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
