@@ -114,6 +114,18 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body).contains("<title>KnowLM</title>"))
             }
+            // The OpenAPI document names every route the server answers.
+            try await client.execute(uri: "/openapi.json", method: .get) { (response: TestResponse) throws in
+                let paths = try json(response)["paths"]?.objectValue?.map(\.key) ?? []
+                for path in ["/generate", "/v1/models", "/v1/completions", "/v1/chat/completions", "/v1/embeddings",
+                             "/v1/ask", "/v1/kb/search", "/v1/kb/sparql", "/health", "/metrics"] {
+                    #expect(paths.contains(path), "\(path) missing from openapi.json")
+                }
+            }
+            try await client.execute(uri: "/v1/completions", method: .get) { (response: TestResponse) throws in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
+            }
         }
     }
 
