@@ -11,5 +11,12 @@ if ! .venv-test/bin/python -c "import mcp" 2>/dev/null; then
   .venv-test/bin/pip install -q "mcp>=1.20" >&2
 fi
 export KNOWLM_TEST_PYTHON="$PWD/.venv-test/bin/python"
+# The web page is tested in Debian's headless Chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test: installing chromium (the web page test)" >&2
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
 source scripts/build-flags.sh
 swift test "${KNOWLM_BUILD_FLAGS[@]}" "$@"
