@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "KnowLMExtraction", targets: ["KnowLMExtraction"]),
         .library(name: "KnowLMAgent", targets: ["KnowLMAgent"]),
         .library(name: "KnowLMServer", targets: ["KnowLMServer"]),
+        .library(name: "KnowLMRemote", targets: ["KnowLMRemote"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -70,6 +71,8 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // A LanguageModel behind an OpenAI-compatible server, over libcurl.
+        .target(name: "KnowLMRemote", dependencies: ["KnowLMCore", "CCurl"]),
         .target(
             name: "KnowLMServer",
             dependencies: [
@@ -83,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "knowlm",
             dependencies: [
-                "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction", "KnowLMAgent", "KnowLMServer",
+                "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction", "KnowLMAgent", "KnowLMServer", "KnowLMRemote",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -106,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "KnowLMServerTests",
             dependencies: [
-                "KnowLMServer", "KnowLMAgent", "KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore",
+                "KnowLMServer", "KnowLMRemote", "KnowLMAgent", "KnowLMKnowledge", "KnowLMRuntime", "KnowLMCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -82,3 +82,52 @@ void kl_http_response_free(kl_http_response *r) {
     free(r->body); free(r->location); free(r->content_type); free(r->primary_ip);
     r->body = r->location = r->content_type = r->primary_ip = NULL;
 }
+
+typedef struct {
+    CURL *curl;
+    kl_http_chunk_fn on_chunk;
+    void *context;
+} stream_target;
+
+static size_t on_stream(char *ptr, size_t size, size_t count, void *user) {
+    stream_target *t = (stream_target *)user;
+    long status = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+    size_t n = size * count;
+    return t->on_chunk(t->context, status, ptr, n) ? 0 : n;
+}
+
+int kl_http_post_stream(const char *url, const char *const *headers, const char *body, size_t body_length,
+                        long connect_timeout_ms, long timeout_ms, kl_http_chunk_fn on_chunk, void *context,
+                        kl_http_response *out) {
+    memset(out, 0, sizeof *out);
+    pthread_once(&once, global_init);
+    CURL *curl = curl_easy_init();
+    if (!curl) { strcpy(out->error, "libcurl could not start"); out->curl_code = CURLE_FAILED_INIT; return out->curl_code; }
+    struct curl_slist *list = NULL;
+    for (int i = 0; headers && headers[i]; i++) list = curl_slist_append(list, headers[i]);
+    stream_target target = {curl, on_chunk, context};
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_length);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &target);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, out->error);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "knowlm");
+    if (list) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    CURLcode code = curl_easy_perform(curl);
+    out->curl_code = (int)code;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
+    char *type = NULL;
+    curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
+    out->content_type = dup_or_null(type);
+    if (code != CURLE_OK && !out->error[0]) strncpy(out->error, curl_easy_strerror(code), sizeof out->error - 1);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(curl);
+    return out->curl_code;
+}

@@ -16,6 +16,7 @@ struct Ask: AsyncParsableCommand {
 
     @OptionGroup var kb: KnowledgeBaseOptions
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Remote model") var backend: BackendOptions
 
     @Argument(help: "The question (English or Chinese).") var question: String?
 
@@ -38,9 +39,10 @@ struct Ask: AsyncParsableCommand {
         let retriever = Retriever(kb: base, embedder: embedding)
         retriever.maxFacts = facts
         retriever.maxPassages = passages
-        let options = model
+        let options = model, remote = backend
         // Loaded only when an answer needs it (not for facts the graph gives or computes).
-        let qa = KnowledgeQA(retriever: retriever, loadModel: { try options.load() }, prompts: try PromptLibrary())
+        let qa = KnowledgeQA(retriever: retriever, loadModel: { remote.isRemote ? try remote.remote() as any LanguageModel : try options.load() },
+                             prompts: try PromptLibrary())
         if let batch {
             try await answerBatch(qa, file: batch)
             return

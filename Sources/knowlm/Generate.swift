@@ -13,6 +13,7 @@ struct Generate: AsyncParsableCommand {
         """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Remote model") var backend: BackendOptions
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup(title: "Constraints") var constraints: ConstraintOptions
 
@@ -36,6 +37,19 @@ struct Generate: AsyncParsableCommand {
     func run() async throws {
         // Compile first: a bad grammar is reported before the model loads.
         let grammar = try constraints.compile()
+        if backend.isRemote {
+            if grammar != nil { throw ValidationError("--json-schema and --grammar need a local model (they run inside its decoding loop)") }
+            let remote = try backend.remote()
+            if !json { printError("remote model \(remote.name) at \(remote.endpoint)") }
+            if interactive {
+                var session = InteractiveSession(model: remote, parameters: sampling.parameters)
+                try await session.run()
+                return
+            }
+            let text = try file.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? prompt ?? ""
+            try await complete(remote, prompt: text, parameters: sampling.parameters, json: json)
+            return
+        }
         let llm = try model.load()
         if !json { printError("loaded \(llm.name) in \(String(format: "%.2f", llm.loadSeconds)) s (\(llm.transformer.config.architecture), context \(llm.contextLength))") }
         let makeProcessors: @Sendable () -> [any LogitsProcessor] = {
@@ -53,7 +67,7 @@ struct Generate: AsyncParsableCommand {
 }
 
 /// Runs one completion, streaming text (or printing JSON at the end).
-func complete(_ llm: LocalModel, prompt: String, parameters: GenerateParameters,
+func complete(_ llm: any LanguageModel, prompt: String, parameters: GenerateParameters,
               processors: [any LogitsProcessor] = [], json: Bool) async throws {
     var result: GenerationResult?
     for try await event in llm.generate(prompt: prompt, parameters: parameters, processors: processors) {
@@ -95,7 +109,7 @@ func complete(_ llm: LocalModel, prompt: String, parameters: GenerateParameters,
 /// The `--interactive` REPL: prompts on standard input, settings adjustable between prompts,
 /// like the sliders of the KnowLM web demo.
 struct InteractiveSession {
-    let model: LocalModel
+    let model: any LanguageModel
     var parameters: GenerateParameters
     var processors: @Sendable () -> [any LogitsProcessor] = { [] }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KnowLMCore
+import KnowLMRemote
 import KnowLMRuntime
 
 /// Which model to load and how to run it (shared by every command that runs a model).
@@ -149,5 +150,47 @@ struct ConstraintOptions: ParsableArguments {
         }
         if let grammar { return try GBNF.compile(grammar) }
         return nil
+    }
+}
+
+/// Where the model runs: here (`-m`), or behind an OpenAI-compatible server.
+struct BackendOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("'local' (the default: the model runs here) or 'openai' (an OpenAI-compatible server: knowlm serve, llama-server, vLLM).", valueName: "kind"))
+    var backend: String = "local"
+
+    @Option(help: ArgumentHelp("The remote server's base URL, e.g. http://127.0.0.1:8090/v1 (with --backend openai).", valueName: "url"))
+    var endpoint: String?
+
+    @Option(help: ArgumentHelp("Environment variable holding the remote server's API key.", valueName: "VAR"))
+    var apiKeyEnv: String?
+
+    @Option(help: ArgumentHelp("Model id on the remote server (default: the first it lists).", valueName: "id"))
+    var remoteModel: String?
+
+    @Option(help: "Seconds a remote completion may take.") var remoteTimeout: Double = 600
+
+    var isRemote: Bool { backend == "openai" }
+
+    func validate() throws {
+        guard backend == "local" || backend == "openai" else { throw ValidationError("--backend must be local or openai") }
+        if isRemote && endpoint == nil { throw ValidationError("--backend openai needs --endpoint URL") }
+        if !isRemote && (endpoint != nil || remoteModel != nil) { throw ValidationError("--endpoint and --remote-model need --backend openai") }
+        if remoteTimeout <= 0 { throw ValidationError("--remote-timeout must be positive") }
+    }
+
+    /// The remote model (only with --backend openai).
+    func remote() throws -> RemoteModel {
+        var key: String?
+        if let apiKeyEnv {
+            guard let value = ProcessInfo.processInfo.environment[apiKeyEnv], !value.isEmpty else {
+                throw ValidationError("--api-key-env \(apiKeyEnv): that environment variable is not set")
+            }
+            key = value
+        }
+        let endpoint = self.endpoint ?? ""
+        let id = try remoteModel ?? RemoteModel.firstModel(endpoint: endpoint, apiKey: key)
+        let model = RemoteModel(endpoint: endpoint, model: id, apiKey: key)
+        model.timeout = remoteTimeout
+        return model
     }
 }

@@ -22,4 +22,16 @@ int kl_http_get(const char *url, const char *resolve, long timeout_ms, size_t ma
 
 void kl_http_response_free(kl_http_response *r);
 
+/// Receives each piece of a streamed response body as it arrives (with the HTTP status);
+/// return nonzero to abort the transfer.
+typedef int (*kl_http_chunk_fn)(void *context, long status, const char *data, size_t length);
+
+/// One HTTP POST of `body`, with `headers` ("Name: value", NULL-terminated), the response
+/// body streamed to `on_chunk`. Fills `status`, `content_type`, `error` and `curl_code` of
+/// `out` (not `body`). `timeout_ms` bounds the whole transfer, `connect_timeout_ms` the
+/// connection. Only http and https. Returns the CURLcode.
+int kl_http_post_stream(const char *url, const char *const *headers, const char *body, size_t body_length,
+                        long connect_timeout_ms, long timeout_ms, kl_http_chunk_fn on_chunk, void *context,
+                        kl_http_response *out);
+
 #endif
