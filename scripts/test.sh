@@ -19,4 +19,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
 source scripts/build-flags.sh
-swift test "${KNOWLM_BUILD_FLAGS[@]}" "$@"
+if [ $# -gt 0 ]; then
+  exec swift test "${KNOWLM_BUILD_FLAGS[@]}" "$@"
+fi
+# The server tests run live HTTP servers and a browser; they run on their own, after the rest,
+# so the CPU-heavy model tests do not starve their request handlers.
+swift test "${KNOWLM_BUILD_FLAGS[@]}" --skip KnowLMServerTests
+swift test "${KNOWLM_BUILD_FLAGS[@]}" --skip-build --filter KnowLMServerTests

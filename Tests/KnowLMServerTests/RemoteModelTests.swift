@@ -13,17 +13,17 @@ import Glibc
 /// streaming, the server's errors, retries on 429, refused connections and timeouts.
 @Suite struct RemoteModelTests {
     func live(_ model: ScriptedModel, parallel: Int = 4, maxQueued: Int = 16,
-              _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+              _ body: @escaping @Sendable (Int, any TestClientProtocol) async throws -> Void) async throws {
         var config = ServerConfiguration()
         config.port = 0
         config.parallel = parallel
         config.maxQueued = maxQueued
         let app = buildApplication(configuration: config, backends: try backends(model))
-        try await app.test(.live) { client in try await body(try #require(client.port)) }
+        try await app.test(.live) { client in try await body(try #require(client.port), client) }
     }
 
     @Test func streamsACompletion() async throws {
-        try await live(ScriptedModel(reply: "Paris is the capital.")) { port in
+        try await live(ScriptedModel(reply: "Paris is the capital.")) { port, _ in
             let remote = RemoteModel(endpoint: "http://127.0.0.1:\(port)", model: "scripted")
             var pieces: [String] = []
             var result: GenerationResult?
@@ -45,7 +45,7 @@ import Glibc
     }
 
     @Test func serverErrorsAreReportedNotRetried() async throws {
-        try await live(ScriptedModel()) { port in
+        try await live(ScriptedModel()) { port, _ in
             let remote = RemoteModel(endpoint: "http://127.0.0.1:\(port)/v1", model: "no-such-model")
             await #expect(throws: RemoteError.self) {
                 _ = try await remote.complete(prompt: "x", parameters: .greedy(maxTokens: 4))
@@ -62,10 +62,10 @@ import Glibc
     /// A busy server answers 429; the remote model waits and tries again, and gets its text.
     @Test func retriesAfter429() async throws {
         let model = ScriptedModel(reply: String(repeating: "z", count: 40), delay: 0.02)
-        try await live(model, parallel: 1, maxQueued: 0) { port in
+        try await live(model, parallel: 1, maxQueued: 0) { port, client in
             let busy = RemoteModel(endpoint: "http://127.0.0.1:\(port)/v1", model: "scripted")
             let first = Task { try await busy.complete(prompt: "first", parameters: .greedy(maxTokens: 40)) }
-            try await Task.sleep(nanoseconds: 200_000_000)
+            try await waitUntilBusy(client)
             let remote = RemoteModel(endpoint: "http://127.0.0.1:\(port)/v1", model: "scripted")
             remote.backoff = 0.4
             let second = try await remote.complete(prompt: "second", parameters: .greedy(maxTokens: 3))
@@ -95,7 +95,7 @@ import Glibc
             #expect(error.localizedDescription.contains("127.0.0.1:\(closedPort)"))
         }
 
-        try await live(ScriptedModel(reply: String(repeating: "s", count: 100), delay: 0.05)) { port in
+        try await live(ScriptedModel(reply: String(repeating: "s", count: 100), delay: 0.05)) { port, _ in
             let slow = RemoteModel(endpoint: "http://127.0.0.1:\(port)/v1", model: "scripted")
             slow.timeout = 0.5
             do {

@@ -230,7 +230,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             let request = #"{"prompt": "a", "max_tokens": 30}"#
             let fd = try rawRequest(port: port, "POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(request.utf8.count)\r\n\r\n\(request)")
             defer { close(fd) }
-            try await Task.sleep(nanoseconds: 200_000_000)
+            try await waitUntilBusy(client)
             try await client.execute(uri: "/v1/completions", method: .post, body: body(#"{"prompt": "b"}"#)) { (response: TestResponse) throws in
                 #expect(response.status == .tooManyRequests)
                 #expect(response.headers[.retryAfter] == "1")
@@ -272,6 +272,18 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             }
         }
     }
+}
+
+/// Waits until the server holds a request (its `/health` says so), at most 10 seconds.
+func waitUntilBusy(_ client: some TestClientProtocol) async throws {
+    for _ in 0..<200 {
+        let busy = try await client.execute(uri: "/health", method: .get) { response in
+            (try? JSONValue.parse(String(buffer: response.body))["requests_in_hand"]?.intValue ?? 0) ?? 0 > 0
+        }
+        if busy { return }
+        try await Task.sleep(nanoseconds: 50_000_000)
+    }
+    Issue.record("the first request never reached the server")
 }
 
 /// Opens a TCP connection to the loopback port and writes `text`; returns the socket.

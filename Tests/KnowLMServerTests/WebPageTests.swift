@@ -43,19 +43,28 @@ import Testing
         #expect(model.prompts.first?.contains("Name three rivers of Europe.") == true)
     }
 
-    /// Runs the browser and returns what it printed (with a 120-second limit).
+    /// Runs the browser under `timeout` (120 s) and returns what it printed. The wait happens
+    /// on a thread of its own: blocking a Swift concurrency thread would starve the server the
+    /// page is talking to.
     static func run(_ executable: String, _ arguments: [String]) async throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let reader = Task.detached { output.fileHandleForReading.readDataToEndOfFile() }
-        let deadline = Date().addingTimeInterval(120)
-        while process.isRunning && Date() < deadline { try await Task.sleep(nanoseconds: 100_000_000) }
-        if process.isRunning { process.terminate() }
-        return String(decoding: await reader.value, as: UTF8.self)
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+                process.arguments = ["120", executable] + arguments
+                let output = Pipe()
+                process.standardOutput = output
+                process.standardError = FileHandle.nullDevice
+                do {
+                    try process.run()
+                    let data = output.fileHandleForReading.readDataToEndOfFile()
+                    process.waitUntilExit()
+                    continuation.resume(returning: String(decoding: data, as: UTF8.self))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.start()
+        }
     }
 }
