@@ -1,3 +1,5 @@
+import Foundation
+
 /// A text generator: the on-device transformer or a remote endpoint.
 ///
 /// Everything above this protocol (knowledge prompts, extraction, the agent, the server)
@@ -40,4 +42,14 @@ public protocol ContinuationScoring: Sendable {
     /// Implementations reuse what they computed for the prompt across the continuations (and
     /// across calls that share a prefix).
     func logProbabilities(of continuations: [String], after prompt: String) async throws -> [Float]
+}
+
+/// A flag set from any thread (a consumer that went away) and read by the thread doing the
+/// work (a model's queue, a scheduler, a transfer callback).
+public final class CancellationFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    public init() {}
+    public func set() { lock.lock(); value = true; lock.unlock() }
+    public var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

@@ -118,7 +118,7 @@ final class StreamingCall: @unchecked Sendable {
     let prompt: String
     let parameters: GenerateParameters
     let continuation: AsyncThrowingStream<Generation, any Error>.Continuation
-    let cancelled = Flag()
+    let cancelled = CancellationFlag()
     private var pending = Data()
     private var errorBody = Data()
     private var text = ""
@@ -234,13 +234,6 @@ final class StreamingCall: @unchecked Sendable {
         }
         return true
     }
-}
-
-final class Flag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 /// Runs `body` with a NULL-terminated C array of the strings.

@@ -62,7 +62,6 @@ struct ModelRunner: Sendable {
             processors.append(constrain(grammar))
         }
         let timeout = configuration.requestTimeout
-        let started = Date()
         let finalProcessors = processors
         let result: GenerationResult? = try await withThrowingTaskGroup(of: GenerationResult?.self) { group in
             group.addTask {
@@ -88,7 +87,7 @@ struct ModelRunner: Sendable {
             throw APIError(.gatewayTimeout, String(format: "the request ran past the server's limit of %.0f s (waiting included); shorten it or raise --request-timeout", timeout),
                            type: "timeout_error")
         }
-        metrics.record(result, seconds: Date().timeIntervalSince(started))
+        metrics.record(result)
         return result
     }
 }
@@ -102,7 +101,7 @@ final class ServerMetrics: Sendable {
     let generatedTokens = Counter()
     let generations = Counter()
 
-    func record(_ result: GenerationResult, seconds: Double) {
+    func record(_ result: GenerationResult) {
         generations.add(1)
         promptTokens.add(result.timings.promptTokens)
         generatedTokens.add(result.tokens.count)

@@ -102,7 +102,6 @@ struct OpenAIController {
         let ticket = try runner.gate.admit()
         let body = try await RequestFields.read(request, limit: runner.configuration.maxBodyBytes)
         try runner.checkModelName(try body.string("model"))
-        _ = try runner.model()
         guard let prompts = try body.strings("prompt"), prompts.count == 1 else {
             throw APIError.invalid("prompt must be one string (batches of prompts are not supported)", param: "prompt")
         }
@@ -167,7 +166,6 @@ struct OpenAIController {
         let ticket = try runner.gate.admit()
         let body = try await RequestFields.read(request, limit: runner.configuration.maxBodyBytes)
         try runner.checkModelName(try body.string("model"))
-        _ = try runner.model()
         let messages = try Self.messages(body)
         var parameters = try self.parameters(body, maxTokensKeys: ["max_completion_tokens", "max_tokens"],
                                              defaultMaxTokens: 256)

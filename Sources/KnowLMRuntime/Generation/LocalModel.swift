@@ -242,10 +242,3 @@ public final class LocalModel: LanguageModel, ContinuationScoring, @unchecked Se
     }
 }
 
-/// A flag set from any thread and read from the model's queue.
-final class CancellationFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-}
