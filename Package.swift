@@ -24,6 +24,8 @@ let package = Package(
         // `knowlm serve`: KnowLM's /generate API and the OpenAI-compatible API.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        // `/metrics` in the Prometheus format.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -78,6 +80,7 @@ let package = Package(
             dependencies: [
                 "KnowLMCore", "KnowLMRuntime", "KnowLMKnowledge", "KnowLMExtraction", "KnowLMAgent",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             // The web page served at `/`.

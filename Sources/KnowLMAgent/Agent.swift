@@ -107,8 +107,10 @@ public final class Agent: @unchecked Sendable {
         self.bank = try WorkedExample.builtIn()
     }
 
-    /// Runs `task` to its end. `onStep` sees each step as it finishes (for live display).
-    public func run(_ task: String, onStep: (@Sendable (AgentStep) -> Void)? = nil) async -> AgentRun {
+    /// Runs `task` to its end. `onStart` gets the run's id in the log as soon as it is
+    /// recorded (nil when runs are not recorded); `onStep` sees each step as it finishes.
+    public func run(_ task: String, onStart: (@Sendable (String?) -> Void)? = nil,
+                    onStep: (@Sendable (AgentStep) -> Void)? = nil) async -> AgentRun {
         let start = Date()
         let tools = registry.tools
         let taskEmbedding = try? embedder?.embed([task]).first
@@ -116,6 +118,7 @@ public final class Agent: @unchecked Sendable {
         if options.record, let kb {
             runID = try? kb.beginAgentRun(task: task, model: model.name, tools: tools.map(\.name), taskEmbedding: taskEmbedding)
         }
+        onStart?(runID)
         var run = AgentRun(id: runID, task: task, steps: [], outcome: .failed, answer: nil, call: nil, verification: nil,
                            error: nil, seconds: 0)
         do {
@@ -131,7 +134,7 @@ public final class Agent: @unchecked Sendable {
                 let prompt = try renderPrompt(task: task, steps: run.steps, tools: tools, examples: examples)
                 let evidence = options.groundedAnswers
                     ? run.steps.compactMap { $0.result?.outcome == .ok ? $0.result?.observation : nil }.joined(separator: "\n") : ""
-                if prior == nil, options.scoreActions, options.calibrationWeight > 0, let local = model as? LocalModel {
+                if prior == nil, options.scoreActions, options.calibrationWeight > 0, let local = model as? any LocalLanguageModel {
                     // The prompt's own preferences among the actions, with the task left out:
                     // computed once per run, before any step (so it costs one short pass).
                     let contentFree = try render(task: "N/A", steps: [], tools: tools, examples: prompt.examples, elided: 0, dropped: 0)
@@ -250,7 +253,7 @@ public final class Agent: @unchecked Sendable {
         var choice: [(action: String, score: Float)] = []
         var parameters = GenerateParameters.greedy(maxTokens: options.maxActionTokens)
         parameters.stop = ["\nObservation", "\nTask:"]
-        guard let local = model as? LocalModel else {
+        guard let local = model as? any LocalLanguageModel else {
             let result = try await model.complete(prompt: prompt + " ", parameters: parameters)
             return (try AgentAction.parse(result.text), [])
         }

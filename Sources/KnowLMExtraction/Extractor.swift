@@ -75,6 +75,29 @@ public struct ExtractionOutput: Sendable {
 /// whose mention strings must be spans of the window. Answers are parsed (every shape OneKE
 /// emits), merged, and located in the original text. For English NER with a base model, the
 /// default is span typing instead: the weak model is bad at writing lists but can choose a type.
+extension ExtractionOutput {
+    /// Stores what was extracted from `document` in the knowledge base (relations as triples,
+    /// entity types as rdf:type), with the evidence offsets as provenance; facts of an earlier
+    /// extraction of the same document that this one no longer gives are removed.
+    public func store(in kb: KnowledgeBase, document: String, schema: IESchema, model: String) throws -> ExtractionImportReport {
+        func evidence(_ mentions: [String]) -> (Int, Int) {
+            let found = mentions.compactMap { m in spans.first { $0.text == m } }
+            return (found.map(\.start).min() ?? 0, found.map(\.end).max() ?? 0)
+        }
+        let facts = result.relations.map { r -> ExtractedFact in
+            let (start, end) = evidence([r.subject, r.object])
+            return ExtractedFact(subject: r.subject, relation: r.relation, object: r.object, start: start, end: end)
+        }
+        let entities = result.entities.map { e -> ExtractedEntity in
+            let (start, end) = evidence([e.mention])
+            return ExtractedEntity(mention: e.mention, type: e.type, start: start, end: end)
+        }
+        let schemaText = JSONValue.array(schema.items).serialized(itemSeparator: ", ", keySeparator: ": ")
+        return try kb.replaceExtraction(ExtractionRun(document: document, model: model, task: schema.task.rawValue, schema: schemaText),
+                                        facts: facts, entities: entities)
+    }
+}
+
 public final class Extractor: @unchecked Sendable {
     public let model: any LanguageModel
     public let embedder: (any TextEmbedder)?
@@ -82,8 +105,10 @@ public final class Extractor: @unchecked Sendable {
     let prompts: PromptLibrary
     private let bank: [BankSentence]
     private let parents: [String: String]
+    // Guarded by `cacheLock`: one extractor serves concurrent requests (the server).
     private var priorCache: [String: [Float]] = [:]
     private var exampleCache: [String: [BankSentence]] = [:]
+    private let cacheLock = NSLock()
 
     public init(model: any LanguageModel, embedder: (any TextEmbedder)? = nil, prompts: PromptLibrary? = nil) throws {
         self.model = model
@@ -224,7 +249,7 @@ public final class Extractor: @unchecked Sendable {
         var parameters = GenerateParameters.greedy(maxTokens: options.maxTokens)
         var processors: [any LogitsProcessor] = []
         var constraint: GrammarConstraint?
-        if options.grammar, let local = model as? LocalModel {
+        if options.grammar, let local = model as? any LocalLanguageModel {
             let schema = OutputSchema.jsonSchema(task: options.task, chunk: chunk, copyFromInput: options.copyFromInput)
             let grammar = try JSONSchemaGrammar.compile(schema, options: JSONSchemaOptions(input: options.copyFromInput ? text : nil))
             constraint = GrammarConstraint(grammar: grammar, trie: local.vocabularyTrie)
@@ -309,10 +334,10 @@ public final class Extractor: @unchecked Sendable {
     /// Each type's log-probability with no text to go on: what the model says by habit.
     func prior(labels: [String], examples: [BankSentence], scorer: any ContinuationScoring) async throws -> [Float] {
         let key = labels.joined(separator: "\u{1}")
-        if let cached = priorCache[key] { return cached }
+        if let cached = cacheLock.withLock({ priorCache[key] }) { return cached }
         let prompt = try choosePrompt(labels: labels, examples: examples, text: "N/A", span: "N/A")
         let prior = try await scorer.logProbabilities(of: (labels + [BankSentence.none]).map { " " + $0 }, after: prompt)
-        priorCache[key] = prior
+        cacheLock.withLock { priorCache[key] = prior }
         return prior
     }
 
@@ -324,7 +349,7 @@ public final class Extractor: @unchecked Sendable {
     /// "none" line.
     func examplesFor(labels: [String], count: Int) throws -> [BankSentence] {
         let key = labels.joined(separator: "\u{1}") + "#\(count)"
-        if let cached = exampleCache[key] { return cached }
+        if let cached = cacheLock.withLock({ exampleCache[key] }) { return cached }
         let mapping = try typeMapping(labels: labels)
         let mapped = bank.map { sentence -> BankSentence in
             var s = sentence
@@ -350,7 +375,7 @@ public final class Extractor: @unchecked Sendable {
            let negative = mapped.first(where: { s in s.mapped.contains { $0.1 == BankSentence.none } && !chosen.contains { $0.text == s.text } }) {
             chosen.append(negative)
         }
-        exampleCache[key] = chosen
+        cacheLock.withLock { exampleCache[key] = chosen }
         return chosen
     }
 

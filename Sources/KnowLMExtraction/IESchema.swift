@@ -54,6 +54,21 @@ public struct IESchema: Sendable, Equatable {
         return try fromNames(trimmed, task: task)
     }
 
+    /// Reads a schema sent as JSON (a request body): a list, a `{name: description}` object,
+    /// one schema object, or a string of comma-separated names. Never reads a file.
+    public static func parse(json value: JSONValue, task: IETask) throws -> IESchema {
+        switch value {
+        case .string(let text):
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.hasPrefix("[") || trimmed.hasPrefix("{") { return try fromJSON(trimmed, task: task, origin: "the schema") }
+            return try fromNames(trimmed, task: task)
+        case .array, .object:
+            return try fromJSON(value.serialized(), task: task, origin: "the schema")
+        default:
+            throw ExtractionError.invalidSchema("the schema is a list of names, a list of schema objects, a {name: description} object or a comma-separated string, not \(value.serialized())")
+        }
+    }
+
     static func fromNames(_ text: String, task: IETask) throws -> IESchema {
         let names = text.split(whereSeparator: { $0 == "," || $0 == "\n" })
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

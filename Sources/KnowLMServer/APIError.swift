@@ -1,7 +1,10 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import KnowLMAgent
 import KnowLMCore
+import KnowLMExtraction
+import KnowLMKnowledge
 import KnowLMRuntime
 
 /// An error answered as an OpenAI error object:
@@ -73,6 +76,13 @@ public struct APIError: HTTPResponseError, Sendable {
         case RuntimeError.promptTooLong, RuntimeError.invalidArgument, RuntimeError.constraintUnsatisfiable,
              RuntimeError.grammar, RuntimeError.tokenizer:
             // Prompt-size and constraint problems are the request's, not the server's.
+            return .invalid(message)
+        case ExtractionError.invalidSchema, ExtractionError.invalidInput, ExtractionError.unsupported:
+            return .invalid(message)
+        case KnowledgeBaseError.badLine, KnowledgeBaseError.unsupportedFormat, KnowledgeBaseError.invalidArgument,
+             KnowledgeBaseError.sparql:
+            return .invalid(message)
+        case AgentError.invalidToolFile, AgentError.promptTooLong:
             return .invalid(message)
         default:
             break

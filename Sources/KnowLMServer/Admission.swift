@@ -6,7 +6,7 @@ import Hummingbird
 /// piling up memory and latency behind the others.
 final class AdmissionGate: Sendable {
     let capacity: Int
-    private let state = Counter()
+    private let state = InFlightCount()
 
     init(parallel: Int, maxQueued: Int) {
         capacity = max(1, parallel) + max(0, maxQueued)
@@ -25,14 +25,14 @@ final class AdmissionGate: Sendable {
     var inHand: Int { state.value }
 
     final class Ticket: Sendable {
-        private let counter: Counter
-        fileprivate init(counter: Counter) { self.counter = counter }
+        private let counter: InFlightCount
+        fileprivate init(counter: InFlightCount) { self.counter = counter }
         deinit { counter.decrement() }
     }
 }
 
 /// A count shared across tasks.
-final class Counter: @unchecked Sendable {
+final class InFlightCount: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
 

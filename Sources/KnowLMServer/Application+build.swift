@@ -35,6 +35,7 @@ public func buildApplication(configuration: ServerConfiguration, backends: Serve
     GenerateController(runner: runner).register(on: router)
     OpenAIController(runner: runner).register(on: router)
     KnowledgeController(runner: runner).register(on: router)
+    TasksController(runner: runner).register(on: router)
 
     return Application(
         router: router,
@@ -48,11 +49,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        _ = metrics.requests.increment()
+        metrics.requests.increment()
+        let start = ContinuousClock.now
+        defer { metrics.requestDuration.record(ContinuousClock.now - start) }
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            if error.status == .tooManyRequests { _ = metrics.rejected.increment() }
+            if error.status == .tooManyRequests { metrics.rejected.increment() }
             throw error
         } catch let error as HTTPError {
             if error.status == .notFound, let allowed = Self.methods(of: request.uri.path), !allowed.contains(request.method) {
@@ -73,25 +76,12 @@ extension ErrorMiddleware {
     static func methods(of path: String) -> [HTTPRequest.Method]? {
         switch path {
         case "/health", "/metrics", "/", "/openapi.json", "/v1/models", "/v1/kb/search": return [.get, .head]
-        case "/generate", "/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/v1/ask", "/v1/kb/sparql": return [.post]
-        default: return path.hasPrefix("/v1/models/") ? [.get, .head] : nil
+        case "/generate", "/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/v1/ask", "/v1/kb/sparql",
+             "/v1/kb/documents", "/v1/kb/triples", "/v1/extract", "/v1/detect":
+            return [.post]
+        case "/v1/agent/runs": return [.get, .head, .post]
+        default: return path.hasPrefix("/v1/models/") || path.hasPrefix("/v1/agent/runs/") ? [.get, .head] : nil
         }
-    }
-}
-
-extension ServerMetrics {
-    /// The Prometheus text exposition format.
-    func prometheusText(inHand: Int) -> String {
-        let lines: [(String, String, String, Int)] = [
-            ("knowlm_requests_total", "counter", "HTTP requests received", requests.value),
-            ("knowlm_requests_rejected_total", "counter", "Requests refused with 429 (queue full)", rejected.value),
-            ("knowlm_requests_timed_out_total", "counter", "Generations stopped at the per-request limit", timeouts.value),
-            ("knowlm_generations_total", "counter", "Generations finished", generations.value),
-            ("knowlm_prompt_tokens_total", "counter", "Prompt tokens evaluated", promptTokens.value),
-            ("knowlm_generated_tokens_total", "counter", "Tokens generated", generatedTokens.value),
-            ("knowlm_requests_in_hand", "gauge", "Requests running or waiting for the model", inHand),
-        ]
-        return lines.map { name, type, help, value in "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n" }.joined()
     }
 }
 

@@ -1,6 +1,8 @@
 import Foundation
 import KnowLMCore
+import KnowLMExtraction
 import KnowLMRuntime
+import Prometheus
 
 /// One generation a request asks for.
 struct GenerationJob: Sendable {
@@ -23,6 +25,12 @@ struct ModelRunner: Sendable {
             throw APIError(.notFound, "this server has no generator model; start it with -m MODEL", code: "model_not_found")
         }
         return model
+    }
+
+    /// The extractor behind `/v1/extract`: the backends' own, or one made for this request.
+    func extractor() throws -> Extractor {
+        if let extractor = backends.extractor { return extractor }
+        return try Extractor(model: try model(), embedder: backends.embedder, prompts: backends.prompts)
     }
 
     /// Checks that `model` (when a request names one) is the one served.
@@ -61,20 +69,30 @@ struct ModelRunner: Sendable {
             }
             processors.append(constrain(grammar))
         }
-        let timeout = configuration.requestTimeout
         let finalProcessors = processors
-        let result: GenerationResult? = try await withThrowingTaskGroup(of: GenerationResult?.self) { group in
-            group.addTask {
-                for try await event in model.generate(prompt: job.prompt, parameters: job.parameters, processors: finalProcessors) {
-                    switch event {
-                    case .token(_, let text, let logprob):
-                        try await onText(text, logprob)
-                    case .done(let result):
-                        return result
-                    }
+        let result = try await withDeadline {
+            for try await event in model.generate(prompt: job.prompt, parameters: job.parameters, processors: finalProcessors) {
+                switch event {
+                case .token(_, let text, let logprob):
+                    try await onText(text, logprob)
+                case .done(let result):
+                    return result
                 }
-                throw KnowLMError.generationEndedEarly
             }
+            throw KnowLMError.generationEndedEarly
+        }
+        metrics.record(result)
+        return result
+    }
+}
+
+extension ModelRunner {
+    /// Runs `work` under the server's per-request deadline: past it, `work` is cancelled and
+    /// the request gets `504`. Cancelling the calling task (the client left) cancels `work`.
+    func withDeadline<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = configuration.requestTimeout
+        let result: T? = try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
             group.addTask {
                 try await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
                 return nil
@@ -83,28 +101,51 @@ struct ModelRunner: Sendable {
             return try await group.next() ?? nil
         }
         guard let result else {
-            metrics.timeouts.add(1)
+            metrics.timeouts.increment()
             throw APIError(.gatewayTimeout, String(format: "the request ran past the server's limit of %.0f s (waiting included); shorten it or raise --request-timeout", timeout),
                            type: "timeout_error")
         }
-        metrics.record(result)
         return result
     }
 }
 
-/// Counters for `/metrics`.
+/// What `/metrics` reports, kept in a swift-prometheus registry.
 final class ServerMetrics: Sendable {
-    let requests = Counter()
-    let rejected = Counter()
-    let timeouts = Counter()
-    let promptTokens = Counter()
-    let generatedTokens = Counter()
-    let generations = Counter()
+    let registry = PrometheusCollectorRegistry()
+    let requests: Prometheus.Counter
+    let rejected: Prometheus.Counter
+    let timeouts: Prometheus.Counter
+    let generations: Prometheus.Counter
+    let promptTokens: Prometheus.Counter
+    let generatedTokens: Prometheus.Counter
+    let inHand: Gauge
+    let requestDuration: DurationHistogram
+
+    init() {
+        requests = registry.makeCounter(name: "knowlm_requests_total", help: "HTTP requests received")
+        rejected = registry.makeCounter(name: "knowlm_requests_rejected_total", help: "Requests refused with 429 (queue full)")
+        timeouts = registry.makeCounter(name: "knowlm_requests_timed_out_total", help: "Requests stopped at the per-request limit")
+        generations = registry.makeCounter(name: "knowlm_generations_total", help: "Generations finished")
+        promptTokens = registry.makeCounter(name: "knowlm_prompt_tokens_total", help: "Prompt tokens evaluated")
+        generatedTokens = registry.makeCounter(name: "knowlm_generated_tokens_total", help: "Tokens generated")
+        inHand = registry.makeGauge(name: "knowlm_requests_in_hand", help: "Requests running or waiting for the model")
+        requestDuration = registry.makeDurationHistogram(
+            name: "knowlm_request_duration_seconds",
+            buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                      .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300)],
+            help: "Time to the response head (streams: to their first byte), per request")
+    }
 
     func record(_ result: GenerationResult) {
-        generations.add(1)
-        promptTokens.add(result.timings.promptTokens)
-        generatedTokens.add(result.tokens.count)
+        generations.increment()
+        promptTokens.increment(by: Int64(result.timings.promptTokens))
+        generatedTokens.increment(by: Int64(result.tokens.count))
+    }
+
+    /// The Prometheus text exposition format.
+    func prometheusText(inHand requests: Int) -> String {
+        inHand.set(Int64(requests))
+        return registry.emitToString()
     }
 }
 

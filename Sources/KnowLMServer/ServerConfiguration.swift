@@ -1,5 +1,6 @@
 import Foundation
 import KnowLMCore
+import KnowLMExtraction
 import KnowLMKnowledge
 import KnowLMRuntime
 
@@ -45,6 +46,8 @@ public struct ServerBackends: Sendable {
     public var knowledge: KnowledgeService?
     /// Every prompt the server sends.
     public var prompts: PromptLibrary
+    /// `/v1/extract` (and the agent's extract tool); nil: one is made from `model` when asked.
+    public var extractor: Extractor?
 
     public init(model: (any LanguageModel)?, modelID: String, constrain: (@Sendable (CompiledGrammar) -> any LogitsProcessor)? = nil,
                 chatTemplate: ChatTemplate = .plain, embedder: (any TextEmbedder)? = nil, embedderID: String? = nil,
@@ -64,11 +67,15 @@ public struct ServerBackends: Sendable {
     public static func local(_ model: LocalModel, modelID: String? = nil, parallel: Int = 1,
                              embedder: (any TextEmbedder)? = nil, embedderID: String? = nil,
                              knowledge: KnowledgeService? = nil, prompts: PromptLibrary) -> ServerBackends {
-        ServerBackends(
-            model: parallel > 1 ? BatchedModel(base: model, parallel: parallel) : model, modelID: modelID ?? model.name,
+        let served: any LocalLanguageModel = parallel > 1 ? BatchedModel(base: model, parallel: parallel) : model
+        var backends = ServerBackends(
+            model: served, modelID: modelID ?? model.name,
             constrain: { grammar in GrammarConstraint(engine: GrammarEngine(grammar: grammar, trie: model.vocabularyTrie)) },
             chatTemplate: ChatTemplate(architecture: model.transformer.config.architecture),
             embedder: embedder, embedderID: embedderID, knowledge: knowledge, prompts: prompts)
+        // One extractor for every request: it keeps the schema priors and examples it worked out.
+        backends.extractor = try? Extractor(model: served, embedder: embedder, prompts: prompts)
+        return backends
     }
 }
 

@@ -31,6 +31,7 @@ struct AgentRunCommand: AsyncParsableCommand {
 
     @OptionGroup var kb: KnowledgeBaseOptions
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Remote model") var backend: BackendOptions
 
     @Argument(help: "The task.") var task: String?
 
@@ -66,7 +67,10 @@ struct AgentRunCommand: AsyncParsableCommand {
     func run() async throws {
         let base = try kb.open()
         let embedder: (any TextEmbedder)? = try? loadEmbedder(nil)
-        let llm = try model.load()
+        let llm = try backend.languageModel(local: model)
+        if backend.isRemote {
+            printError("note: with a remote model, actions are decoded freely and parsed (no grammar, no scoring of the choices), and claims are checked without the model")
+        }
         let retriever = Retriever(kb: base, embedder: embedder)
         let qa = KnowledgeQA(retriever: retriever, model: llm, prompts: try PromptLibrary())
         let extractor = try? Extractor(model: llm, embedder: embedder)
@@ -89,7 +93,7 @@ struct AgentRunCommand: AsyncParsableCommand {
             }
         }
         defer { for c in connections { Task { await c.close() } } }
-        let detector = HallucinationDetector(retriever: retriever, model: llm)
+        let detector = HallucinationDetector(retriever: retriever, model: llm as? any LocalLanguageModel)
         var options = AgentOptions()
         options.maxSteps = maxSteps
         options.allowNetwork = allowNetwork
@@ -136,7 +140,7 @@ struct AgentRunCommand: AsyncParsableCommand {
         }
 
         let live = !json, verbose = verbose
-        let result = await (try agent(functions: declared)).run(task ?? "") { step in
+        let result = await (try agent(functions: declared)).run(task ?? "", onStep: { step in
             if verbose {
                 printError("---- prompt of step \(step.index) (\(step.promptTokens) tokens; allowed: \(step.allowedTools.joined(separator: ", "))\(step.finalAllowed ? ", final answer" : "")) ----")
                 printError(step.prompt)
@@ -146,7 +150,7 @@ struct AgentRunCommand: AsyncParsableCommand {
                 printError("----")
             }
             if live { printStep(step) }
-        }
+        })
         if json {
             print(try jsonLine(runObject(result)))
         } else {
@@ -193,12 +197,7 @@ func jsonObject(_ value: JSONValue) -> Any {
 }
 
 func verificationObject(_ v: Verification) -> [String: Any] {
-    [
-        "response_label": v.responseLabel,
-        "claims": v.claims.map { c -> [String: Any] in
-            ["text": c.text, "label": c.label.rawValue, "evidence": c.evidence, "reason": c.reason, "scores": c.scores]
-        },
-    ]
+    jsonObject(v.json) as? [String: Any] ?? [:]
 }
 
 /// The response label, then one line per claim: label, text, reason and evidence ids.
@@ -210,37 +209,7 @@ func printVerification(_ v: Verification, heading: String) {
 }
 
 func runObject(_ run: AgentRun) -> [String: Any] {
-    var object: [String: Any] = [
-        "answer": run.answer ?? NSNull(),
-        "outcome": run.outcome.rawValue,
-        "seconds": (run.seconds * 1000).rounded() / 1000,
-        "steps": run.steps.map { step -> [String: Any] in
-            var s: [String: Any] = ["step": step.index, "prompt_tokens": step.promptTokens,
-                                    "seconds": (step.seconds * 1000).rounded() / 1000]
-            switch step.action {
-            case .call(let thought, let tool, let arguments):
-                s["thought"] = thought
-                s["tool"] = tool
-                s["arguments"] = jsonObject(arguments)
-                if let r = step.result {
-                    s["observation"] = r.observation
-                    s["outcome"] = r.outcome.rawValue
-                } else {
-                    s["outcome"] = "call"
-                }
-            case .finish(let thought, let answer):
-                s["thought"] = thought
-                s["final_answer"] = answer
-                s["outcome"] = "answer"
-            }
-            return s
-        },
-        "verification": run.verification.map(verificationObject) ?? NSNull(),
-    ]
-    if let id = run.id { object["run_id"] = id }
-    if let error = run.error { object["error"] = error }
-    if let call = run.call { object["call"] = ["name": call.tool, "arguments": jsonObject(call.arguments)] }
-    return object
+    jsonObject(run.json) as? [String: Any] ?? [:]
 }
 
 func printStep(_ step: AgentStep) {
@@ -326,6 +295,7 @@ struct Detect: AsyncParsableCommand {
 
     @OptionGroup var kb: KnowledgeBaseOptions
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Remote model") var backend: BackendOptions
     @Option(help: "The question the answer answers.") var question: String?
     @Option(help: "The answer to check.") var answer: String?
     @Option(help: "Check every line of a JSONL file ({\"id\", \"question\", \"answer\"}), one JSON line each.") var batch: String?
@@ -342,8 +312,18 @@ struct Detect: AsyncParsableCommand {
         let embedder: (any TextEmbedder)? = try? loadEmbedder(nil)
         let retriever = Retriever(kb: base, embedder: embedder)
         var options = DetectorOptions()
-        options.useModel = !noModel
-        let detector = HallucinationDetector(retriever: retriever, model: noModel ? nil : try model.load(), options: options)
+        var scorer: (any LocalLanguageModel)?
+        if backend.isRemote {
+            // The model's part of the check compares log-probabilities of continuations, which
+            // the OpenAI API does not give for a prompt; the server is still asked to be sure
+            // it is there, so a wrong endpoint fails here and not silently.
+            _ = try backend.remote()
+            printError("note: a remote model cannot score claims; they are checked against the graph and passages only (as --no-model)")
+        } else if !noModel {
+            scorer = try model.load()
+        }
+        options.useModel = scorer != nil
+        let detector = HallucinationDetector(retriever: retriever, model: scorer, options: options)
         if let batch {
             let lines = try readJSONLines(batch)
             let start = Date()

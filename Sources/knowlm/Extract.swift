@@ -63,7 +63,7 @@ struct ExtractionOptionGroup: ParsableArguments {
         return o
     }
 
-    func makeExtractor(model: LocalModel) throws -> Extractor {
+    func makeExtractor(model: any LanguageModel) throws -> Extractor {
         let embedding: (any TextEmbedder)? = embedder == "none" ? nil : try loadEmbedder(embedder)
         return try Extractor(model: model, embedder: embedding)
     }
@@ -98,6 +98,7 @@ struct Extract: AsyncParsableCommand {
         """)
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup(title: "Remote model") var backend: BackendOptions
     @OptionGroup(title: "Extraction") var extraction: ExtractionOptionGroup
 
     @Option(help: "ner, re, ee, eet, eea, kg or spo.") var task: String
@@ -123,7 +124,10 @@ struct Extract: AsyncParsableCommand {
         let schema: IESchema
         do { schema = try IESchema.parse(self.schema, task: task) } catch let e as ExtractionError { throw ValidationError(e.localizedDescription) }
         let documents = try readDocuments()
-        let loaded = try model.load()
+        let loaded = try backend.languageModel(local: model)
+        if backend.isRemote, !extraction.noGrammar {
+            printError("note: a remote model decodes freely (the JSON Schema grammar needs the vocabulary of a local model); answers that do not parse are counted as parse errors")
+        }
         let extractor = try extraction.makeExtractor(model: loaded)
         let options = extraction.options(task: task)
         if verbose {
@@ -155,7 +159,7 @@ struct Extract: AsyncParsableCommand {
                 printHuman(output, task: task)
             }
             if let base {
-                let report = try store(output, document: document, task: task, schema: schema, model: loaded.name, in: base)
+                let report = try output.store(in: base, document: document.name, schema: schema, model: loaded.name)
                 printError("\(document.name): \(report.facts) facts, \(report.added) new triples, \(report.removed) from an earlier run removed (\(base.url.path))")
             }
             progress?.update(n + 1)
@@ -214,24 +218,5 @@ struct Extract: AsyncParsableCommand {
             let arguments = e.arguments.map { "\($0.role)=\($0.argument)" }.joined(separator: ", ")
             print("\(e.type): \(e.trigger)\(arguments.isEmpty ? "" : " (\(arguments))")")
         }
-    }
-
-    func store(_ output: ExtractionOutput, document: Document, task: IETask, schema: IESchema, model: String,
-               in base: KnowledgeBase) throws -> ExtractionImportReport {
-        func evidence(_ mentions: [String]) -> (Int, Int) {
-            let found = mentions.compactMap { m in output.spans.first { $0.text == m } }
-            return (found.map(\.start).min() ?? 0, found.map(\.end).max() ?? 0)
-        }
-        let facts = output.result.relations.map { r -> ExtractedFact in
-            let (start, end) = evidence([r.subject, r.object])
-            return ExtractedFact(subject: r.subject, relation: r.relation, object: r.object, start: start, end: end)
-        }
-        let entities = output.result.entities.map { e -> ExtractedEntity in
-            let (start, end) = evidence([e.mention])
-            return ExtractedEntity(mention: e.mention, type: e.type, start: start, end: end)
-        }
-        let schemaText = JSONValue.array(schema.items).serialized(itemSeparator: ", ", keySeparator: ": ")
-        return try base.replaceExtraction(ExtractionRun(document: document.name, model: model, task: task.rawValue, schema: schemaText),
-                                          facts: facts, entities: entities)
     }
 }

@@ -178,6 +178,11 @@ struct BackendOptions: ParsableArguments {
         if remoteTimeout <= 0 { throw ValidationError("--remote-timeout must be positive") }
     }
 
+    /// The model to run: the remote one with --backend openai, else `local` loaded here.
+    func languageModel(local: ModelOptions) throws -> any LanguageModel {
+        isRemote ? try remote() : try local.load()
+    }
+
     /// The remote model (only with --backend openai).
     func remote() throws -> RemoteModel {
         var key: String?

@@ -92,4 +92,54 @@ struct ServerModelTests {
             #expect(texts.count == 2 && texts[0] == texts[1] && !texts[0].isEmpty)
         }
     }
+
+    /// The agent over HTTP with the real model, batched (`parallel` 2) so the scoring of
+    /// choices goes through `BatchedModel`: server-sent events of the run's start, its steps
+    /// and its end, and the same run read back from the log; then an answer checked claim by
+    /// claim.
+    @Test func agentRunStreamedAndReadBackThenDetect() async throws {
+        let llm = try #require(Self.model, "the default model must be installed (scripts/setup.sh)")
+        let scratch = try ScratchKB()
+        let prompts = try PromptLibrary()
+        let retriever = Retriever(kb: scratch.kb, embedder: nil)
+        let knowledge = KnowledgeService(kb: scratch.kb, retriever: retriever, qa: KnowledgeQA(retriever: retriever, model: llm, prompts: prompts))
+        let backends = ServerBackends.local(llm, modelID: "gemma-3-270m", parallel: 2, knowledge: knowledge, prompts: prompts)
+        defer { (backends.model as? BatchedModel)?.shutdown() }
+        try await buildApplication(configuration: ServerConfiguration(), backends: backends).test(.router) { client in
+            let triples = #"{"triples": [{"subject": "Dune", "predicate": "author", "object": "Frank Herbert"}, {"subject": "Frank Herbert", "predicate": "place of birth", "object": "Tacoma"}]}"#
+            try await client.execute(uri: "/v1/kb/triples", method: .post, body: body(triples)) { (response: TestResponse) throws in
+                #expect(response.status == .ok)
+            }
+            var runID: String?
+            let task = #"{"task": "Who wrote Dune?", "max_steps": 3, "tools": ["kg_neighbors", "kg_query", "kb_search"], "stream": true}"#
+            try await client.execute(uri: "/v1/agent/runs", method: .post, body: body(task)) { (response: TestResponse) throws in
+                #expect(response.status == .ok)
+                let events = String(buffer: response.body).components(separatedBy: "\n\n")
+                    .filter { $0.hasPrefix("data: {") }.map { try? JSONValue.parse(String($0.dropFirst(6))) }
+                let types = events.map { $0?["type"]?.stringValue ?? "?" }
+                #expect(types.first == "run.created", "\(types)")
+                #expect(types.last == "run.completed", "\(types)")
+                #expect(types.filter { $0 == "step" }.count >= 1)
+                runID = events.first??["run_id"]?.stringValue
+                let last = try #require(events.last ?? nil)
+                #expect(last["steps"]?.arrayValue?.count == types.filter { $0 == "step" }.count)
+                #expect(["answered", "forced"].contains(last["outcome"]?.stringValue ?? ""), "\(last.serialized())")
+            }
+            let id = try #require(runID)
+            try await client.execute(uri: "/v1/agent/runs/\(id)", method: .get) { (response: TestResponse) throws in
+                #expect(response.status == .ok)
+                let value = try json(response)
+                #expect(value["run"]?["id"] == .string(id))
+                #expect(value["run"]?["task"] == .string("Who wrote Dune?"))
+                #expect((value["steps"]?.arrayValue?.count ?? 0) >= 1)
+            }
+            let claim = #"{"question": "Who wrote Dune?", "answer": "Dune was written by Frank Herbert."}"#
+            try await client.execute(uri: "/v1/detect", method: .post, body: body(claim)) { (response: TestResponse) throws in
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+                let value = try json(response)
+                #expect(["hallucination", "non-hallucination"].contains(value["response_label"]?.stringValue ?? ""), "\(value.serialized())")
+                #expect((value["claims"]?.arrayValue?.count ?? 0) >= 1)
+            }
+        }
+    }
 }

@@ -192,3 +192,14 @@ enum VectorCodec {
         data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }
 }
+
+extension KnowledgeBase.DocumentInput {
+    /// A document sent as text in `format` (text, markdown or html; an upload), stored as its
+    /// plain text.
+    public init(source: String, title: String, raw: String, format: String) throws {
+        guard let kind = TextExtraction.Format(rawValue: format) else {
+            throw KnowledgeBaseError.unsupportedFormat("\(format) (text, markdown and html are supported)")
+        }
+        self.init(source: source, title: title, text: TextExtraction.plainText(raw, format: kind), format: kind.rawValue)
+    }
+}

@@ -57,16 +57,25 @@ extension KnowledgeBase {
         guard let format = format ?? TripleFormat(path: url.path) else {
             throw KnowledgeBaseError.unsupportedFormat("cannot tell the format of \(url.lastPathComponent) from its extension; pass --format (nt, nq, tsv, csv, jsonl)")
         }
-        let start = Date()
         let data: Data
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw KnowledgeBaseError.notFound("\(url.path): \(error.localizedDescription)")
         }
-        let bytes = [UInt8](data)
-        var report = TripleImportReport(file: url.lastPathComponent)
+        return try importTriples(bytes: [UInt8](data), sourceName: url.path, format: format, skipBad: skipBad,
+                                 replacing: replacing, progress: progress)
+    }
+
+    /// Imports triples held in memory (an upload), recorded under `sourceName` as if it were a
+    /// file of that path: the same all-or-nothing transaction, repeat detection and
+    /// `replacing` by the name's last component as `importTriples(from:)`.
+    public func importTriples(bytes: [UInt8], sourceName: String, format: TripleFormat, skipBad: Bool = false,
+                              replacing: Bool = false, progress: ((Int) -> Void)? = nil) throws -> TripleImportReport {
+        let start = Date()
+        let fileName = URL(fileURLWithPath: sourceName).lastPathComponent
+        var report = TripleImportReport(file: fileName)
         struct AlreadyImported: Error {}
         do { try pool.write { db in
-            let source = try TripleWriter.addSource(kind: "file", name: url.path, hash: nil, in: db)
+            let source = try TripleWriter.addSource(kind: "file", name: sourceName, hash: nil, in: db)
             // A file at least as large as the graph loads faster with the secondary indexes
             // built afterwards (one sorted pass) than maintained row by row. Same transaction:
             // a failed or killed import leaves them as they were.
@@ -89,7 +98,7 @@ extension KnowledgeBase {
                         try writer.add(triple, source: source)
                         report.parsed += 1
                     case .failure(let line, let reason):
-                        if !skipBad { throw KnowledgeBaseError.badLine(file: url.lastPathComponent, line: line, reason: reason) }
+                        if !skipBad { throw KnowledgeBaseError.badLine(file: fileName, line: line, reason: reason) }
                         report.skipped.append(.init(line: line, reason: reason))
                     }
                 }
@@ -106,9 +115,9 @@ extension KnowledgeBase {
                 throw AlreadyImported()
             }
             try db.execute(sql: "UPDATE sources SET content_hash = ? WHERE id = ?", arguments: [hash, source])
-            if replacing { report.removed = try removeEarlierVersions(of: url.lastPathComponent, keeping: source, db) }
+            if replacing { report.removed = try removeEarlierVersions(of: fileName, keeping: source, db) }
         } } catch is AlreadyImported {
-            report = TripleImportReport(file: url.lastPathComponent)
+            report = TripleImportReport(file: fileName)
             report.alreadyImported = true
         }
         report.seconds = Date().timeIntervalSince(start)

@@ -39,6 +39,17 @@ public final class Retriever: @unchecked Sendable {
         return made
     }
 
+    /// Forgets what was read from the knowledge base once (the relation catalog, the vector
+    /// index, the worked examples): call after documents or triples were added through another
+    /// path than this retriever, so the next question sees them.
+    public func knowledgeChanged() {
+        lock.lock()
+        defer { lock.unlock() }
+        catalog = nil
+        vectorIndex = nil
+        cachedExamples = [:]
+    }
+
     /// Question → knowledge context, in stages: question analysis, entity linking, relation
     /// linking, candidate facts and computed answers, rendering; passages when the graph has
     /// nothing on the relation asked.
