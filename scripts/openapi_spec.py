@@ -107,6 +107,51 @@ spec = {
       "SparqlRequest": {"type": "object", "required": ["query"], "properties": {"query": {"type": "string"}}},
       "SparqlResult": {"type": "object", "required": ["variables", "rows"], "properties": {"variables": {"type": "array", "items": {"type": "string"}},
           "rows": {"type": "array", "items": {"type": "array", "items": {"type": ["string", "null"]}}}}},
+      "ExtractRequest": {"type": "object", "required": ["task", "schema", "text"], "properties": {
+          "task": {"enum": ["ner", "re", "ee", "eet", "eea", "kg", "spo", "NER", "RE", "EE", "EET", "EEA", "KG", "SPO"]},
+          "schema": {"oneOf": [{"type": "string", "minLength": 1}, {"type": "array", "minItems": 1}, {"type": "object", "minProperties": 1}]},
+          "text": {"type": "string"}, "language": {"enum": ["en", "zh", None]}, "max_tokens": {"type": ["integer", "null"], "minimum": 8, "maximum": 4096},
+          "to_kg": {"type": ["boolean", "null"]}, "document": {"type": ["string", "null"]}}},
+      "Extraction": {"type": "object", "required": ["task", "result", "spans", "warnings"], "properties": {
+          "task": {"type": "string"}, "result": {}, "warnings": {"type": "array", "items": {"type": "string"}}, "model_calls": {"type": "integer"},
+          "spans": {"type": "array", "items": {"type": "object", "required": ["text", "label", "start", "end"], "properties": {
+              "text": {"type": "string"}, "label": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"}}}},
+          "stored": {"type": "object", "properties": {"document": {"type": "string"}, "facts": {"type": "integer"}, "added": {"type": "integer"}, "removed": {"type": "integer"}}}}},
+      "DetectRequest": {"type": "object", "required": ["answer"], "properties": {
+          "question": {"type": ["string", "null"]}, "answer": {"type": "string", "minLength": 1, "maxLength": 20000}, "use_model": {"type": ["boolean", "null"]}}},
+      "Verification": {"type": "object", "required": ["response_label", "claims"], "properties": {
+          "response_label": {"enum": ["hallucination", "non-hallucination"]},
+          "claims": {"type": "array", "items": {"type": "object", "required": ["text", "label", "evidence", "reason"], "properties": {
+              "text": {"type": "string"}, "label": {"type": "string"}, "evidence": {"type": "array", "items": {"type": "string"}}, "reason": {"type": "string"}, "scores": {"type": "object"}}}}}},
+      "AgentRunRequest": {"type": "object", "required": ["task"], "properties": {
+          "task": {"type": "string", "minLength": 1, "maxLength": 4000},
+          "tools": {"type": ["array", "null"], "items": {"enum": ["kg_query", "kg_neighbors", "kb_search", "ask", "calculator", "current_time", "extract"]}},
+          "functions": {"type": ["array", "null"], "items": {"type": "object"}, "description": "Functions the caller answers (OpenAI tools format); calling one ends the run."},
+          "max_steps": {"type": ["integer", "null"], "minimum": 1, "maximum": 12}, "verify": {"type": ["boolean", "null"]}, "stream": {"type": ["boolean", "null"]}}},
+      "AgentRun": {"type": "object", "required": ["answer", "outcome", "steps", "verification", "seconds"], "properties": {
+          "run_id": {"type": "string"}, "answer": {"type": ["string", "null"]}, "outcome": {"enum": ["answered", "forced", "call", "failed", "cancelled"]},
+          "steps": {"type": "array", "items": {"type": "object", "required": ["step", "thought", "outcome"]}},
+          "verification": {"oneOf": [{"$ref": "#/components/schemas/Verification"}, {"type": "null"}]},
+          "call": {"type": "object"}, "error": {"type": "string"}, "seconds": {"type": "number"}}},
+      "AgentRunList": {"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": {"type": "object", "required": ["id", "task", "outcome"]}}}},
+      "AgentRunRecord": {"type": "object", "required": ["run", "steps"], "properties": {
+          "run": {"type": "object", "required": ["id", "task", "model", "outcome", "started_at"]}, "steps": {"type": "array", "items": {"type": "object"}}}},
+      "DocumentsRequest": {"type": "object", "properties": {
+          "documents": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/Document"}},
+          "text": {"type": "string"}, "title": {"type": ["string", "null"]}, "source": {"type": ["string", "null"]}, "format": {"enum": ["text", "markdown", "html", None]}}},
+      "Document": {"type": "object", "required": ["text"], "properties": {
+          "text": {"type": "string", "minLength": 1}, "title": {"type": ["string", "null"]}, "source": {"type": ["string", "null"]}, "format": {"enum": ["text", "markdown", "html", None]}}},
+      "IngestReport": {"type": "object", "required": ["documents_added", "documents_replaced", "documents_unchanged", "chunks"], "properties": {
+          "documents_added": {"type": "integer"}, "documents_replaced": {"type": "integer"}, "documents_unchanged": {"type": "integer"}, "chunks": {"type": "integer"}, "seconds": {"type": "number"}}},
+      "TriplesRequest": {"type": "object", "properties": {
+          "triples": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["subject", "predicate", "object"], "properties": {
+              "subject": {"type": "string", "minLength": 1}, "predicate": {"type": "string", "minLength": 1}, "object": {}}}},
+          "data": {"type": "string"}, "format": {"enum": ["nt", "nq", "tsv", "csv", "jsonl", None]},
+          "source": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": "^[^/]*$"}, "replace": {"type": ["boolean", "null"]}, "skip_bad": {"type": ["boolean", "null"]}}},
+      "TripleImport": {"type": "object", "required": ["source", "lines", "triples", "added", "removed", "already_imported", "skipped"], "properties": {
+          "source": {"type": "string"}, "lines": {"type": "integer"}, "triples": {"type": "integer"}, "added": {"type": "integer"}, "removed": {"type": "integer"},
+          "already_imported": {"type": "boolean"}, "seconds": {"type": "number"},
+          "skipped": {"type": "array", "items": {"type": "object", "properties": {"line": {"type": "integer"}, "reason": {"type": "string"}}}}}},
       "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}, "model": {"type": ["string", "null"]}, "knowledge_base": {"type": "boolean"}, "requests_in_hand": {"type": "integer"}}},
     }},
   "security": [{"bearer": []}, {}],
@@ -136,6 +181,26 @@ spec = {
         "responses": {"200": ok("#/components/schemas/Passages"), **errors(400, 401, 404)}}},
     "/v1/kb/sparql": {"post": {"operationId": "sparql", "requestBody": jbody("#/components/schemas/SparqlRequest"),
         "responses": {"200": ok("#/components/schemas/SparqlResult"), **errors(400, 401, 404, 413)}}},
+    "/v1/kb/documents": {"post": {"operationId": "addDocuments", "summary": "Store documents: chunked, full-text indexed and embedded, in one transaction.",
+        "requestBody": jbody("#/components/schemas/DocumentsRequest"),
+        "responses": {"200": ok("#/components/schemas/IngestReport"), **errors(400, 401, 404, 413, 429, 504)}}},
+    "/v1/kb/triples": {"post": {"operationId": "addTriples", "summary": "Import triples in one transaction (a bad line rejects the upload unless skip_bad).",
+        "requestBody": jbody("#/components/schemas/TriplesRequest"),
+        "responses": {"200": ok("#/components/schemas/TripleImport"), **errors(400, 401, 404, 413, 429, 504)}}},
+    "/v1/extract": {"post": {"operationId": "extract", "summary": "Schema-based extraction in the OneKE format (NER, RE, EE, …), optionally stored in the graph.",
+        "requestBody": jbody("#/components/schemas/ExtractRequest"),
+        "responses": {"200": ok("#/components/schemas/Extraction"), **gen_errors}}},
+    "/v1/detect": {"post": {"operationId": "detect", "summary": "Check an answer claim by claim against the knowledge base.",
+        "requestBody": jbody("#/components/schemas/DetectRequest"),
+        "responses": {"200": ok("#/components/schemas/Verification"), **gen_errors}}},
+    "/v1/agent/runs": {
+        "post": {"operationId": "createAgentRun", "summary": "Run the tool-using agent; with stream, server-sent events of run.created, each step and run.completed.",
+            "requestBody": jbody("#/components/schemas/AgentRunRequest"),
+            "responses": {"200": ok("#/components/schemas/AgentRun", stream=True), **gen_errors}},
+        "get": {"operationId": "listAgentRuns", "parameters": [{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+            "responses": {"200": ok("#/components/schemas/AgentRunList"), **errors(400, 401, 404)}}},
+    "/v1/agent/runs/{id}": {"get": {"operationId": "getAgentRun", "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": ok("#/components/schemas/AgentRunRecord"), **errors(401, 404)}}},
   }}
 import os
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Sources", "KnowLMServer", "Web", "openapi.json")

@@ -201,12 +201,16 @@ public final class Agent: @unchecked Sendable {
             if options.verify, let detector, let answer = run.answer {
                 run.verification = try await detector.verify(question: task, answer: answer)
             }
-        } catch is CancellationError {
-            run.outcome = .cancelled
-            run.error = "cancelled"
         } catch {
-            run.outcome = .failed
-            run.error = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+            // A model or tool stopped by the cancellation throws its own error; the run was
+            // still cancelled, not failed.
+            if error is CancellationError || Task.isCancelled {
+                run.outcome = .cancelled
+                run.error = "cancelled"
+            } else {
+                run.outcome = .failed
+                run.error = (error as? LocalizedError)?.errorDescription ?? String(describing: error)
+            }
         }
         run.seconds = Date().timeIntervalSince(start)
         if let runID, let kb {

@@ -12,7 +12,9 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Endpoints: POST /generate (KnowLM: instruction, input, parameters), GET /v1/models, \
             POST /v1/completions, POST /v1/chat/completions (stream, response_format, tools), POST /v1/embeddings, \
-            POST /v1/ask, GET /v1/kb/search, POST /v1/kb/sparql, GET /health, GET /metrics, and the web page at /. \
+            POST /v1/ask, GET /v1/kb/search, POST /v1/kb/sparql, POST /v1/kb/documents, POST /v1/kb/triples, \
+            POST /v1/extract, POST /v1/detect, POST and GET /v1/agent/runs, GET /v1/agent/runs/{id}, \
+            GET /health, GET /metrics, GET /openapi.json, and the web page at /. \
             Listens on loopback unless --host says otherwise. With --api-key-env, every endpoint but /health needs \
             Authorization: Bearer KEY. Up to --parallel generations are decoded together (continuous batching: \
             new requests join between passes, long prompts are read in chunks, a client that leaves stops its \

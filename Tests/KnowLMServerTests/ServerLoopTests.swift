@@ -118,7 +118,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             try await client.execute(uri: "/openapi.json", method: .get) { (response: TestResponse) throws in
                 let paths = try json(response)["paths"]?.objectValue?.map(\.key) ?? []
                 for path in ["/generate", "/v1/models", "/v1/completions", "/v1/chat/completions", "/v1/embeddings",
-                             "/v1/ask", "/v1/kb/search", "/v1/kb/sparql", "/health", "/metrics"] {
+                             "/v1/ask", "/v1/kb/search", "/v1/kb/sparql", "/v1/kb/documents", "/v1/kb/triples", "/v1/extract", "/v1/detect", "/v1/agent/runs", "/v1/agent/runs/{id}", "/health", "/metrics"] {
                     #expect(paths.contains(path), "\(path) missing from openapi.json")
                 }
             }
