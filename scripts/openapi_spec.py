@@ -10,7 +10,8 @@ def jbody(ref, required=True):
 def ok(ref, stream=False, desc="OK"):
     content = {"application/json": {"schema": {"$ref": ref}}}
     if stream:
-        content["text/event-stream"] = {"schema": {"type": "string", "description": "Server-sent events: `data: {json}` per event, then `data: [DONE]`."}}
+        content["text/event-stream"] = {"schema": {"type": "object", "required": ["data"], "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+                                                   "description": "Server-sent events: `data: {json}` per event, then `data: [DONE]`."}}
     return {"description": desc, "content": content}
 gen_errors = errors(400, 401, 404, 413, 429, 504)
 num = lambda lo, hi: {"type": "number", "minimum": lo, "maximum": hi}
@@ -136,17 +137,18 @@ spec = {
       "AgentRunList": {"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": {"type": "object", "required": ["id", "task", "outcome"]}}}},
       "AgentRunRecord": {"type": "object", "required": ["run", "steps"], "properties": {
           "run": {"type": "object", "required": ["id", "task", "model", "outcome", "started_at"]}, "steps": {"type": "array", "items": {"type": "object"}}}},
-      "DocumentsRequest": {"type": "object", "properties": {
-          "documents": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/Document"}},
-          "text": {"type": "string"}, "title": {"type": ["string", "null"]}, "source": {"type": ["string", "null"]}, "format": {"enum": ["text", "markdown", "html", None]}}},
+      "DocumentsRequest": {"description": "Several documents, or one document's fields as the body (not both).", "oneOf": [
+          {"type": "object", "required": ["documents"], "properties": {"documents": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/Document"}}},
+           "not": {"anyOf": [{"required": ["text"]}, {"required": ["title"]}, {"required": ["source"]}, {"required": ["format"]}]}},
+          {"$ref": "#/components/schemas/Document"}]},
       "Document": {"type": "object", "required": ["text"], "properties": {
           "text": {"type": "string", "minLength": 1}, "title": {"type": ["string", "null"]}, "source": {"type": ["string", "null"]}, "format": {"enum": ["text", "markdown", "html", None]}}},
       "IngestReport": {"type": "object", "required": ["documents_added", "documents_replaced", "documents_unchanged", "chunks"], "properties": {
           "documents_added": {"type": "integer"}, "documents_replaced": {"type": "integer"}, "documents_unchanged": {"type": "integer"}, "chunks": {"type": "integer"}, "seconds": {"type": "number"}}},
       "TriplesRequest": {"type": "object", "properties": {
-          "triples": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["subject", "predicate", "object"], "properties": {
+          "triples": {"type": ["array", "null"], "minItems": 1, "items": {"type": "object", "required": ["subject", "predicate", "object"], "properties": {
               "subject": {"type": "string", "minLength": 1}, "predicate": {"type": "string", "minLength": 1}, "object": {}}}},
-          "data": {"type": "string"}, "format": {"enum": ["nt", "nq", "tsv", "csv", "jsonl", None]},
+          "data": {"type": ["string", "null"], "minLength": 1}, "format": {"enum": ["nt", "nq", "tsv", "csv", "jsonl", None]},
           "source": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": "^[^/]*$"}, "replace": {"type": ["boolean", "null"]}, "skip_bad": {"type": ["boolean", "null"]}}},
       "TripleImport": {"type": "object", "required": ["source", "lines", "triples", "added", "removed", "already_imported", "skipped"], "properties": {
           "source": {"type": "string"}, "lines": {"type": "integer"}, "triples": {"type": "integer"}, "added": {"type": "integer"}, "removed": {"type": "integer"},

@@ -91,6 +91,9 @@ struct KnowledgeController {
         defer { withExtendedLifetime(ticket) {} }
         let body = try await RequestFields.read(request, limit: runner.configuration.maxBodyBytes)
         let knowledge = try service()
+        if body.has("documents"), let mixed = ["text", "title", "source", "format"].first(where: body.has) {
+            throw APIError.invalid("give documents, or one document's fields as the body, not both (\(mixed) is beside documents)", param: mixed)
+        }
         let items = try body.array("documents") ?? [body.object]
         guard !items.isEmpty, items.count <= 1000 else { throw APIError.invalid("documents must hold 1 to 1000 documents", param: "documents") }
         var inputs: [KnowledgeBase.DocumentInput] = []
@@ -141,6 +144,7 @@ struct KnowledgeController {
             guard let f = TripleFormat(rawValue: name) else {
                 throw APIError.invalid("format must be one of \(TripleFormat.allCases.map(\.rawValue).joined(separator: ", "))", param: "format")
             }
+            guard !data.isEmpty else { throw APIError.invalid("data is empty", param: "data") }
             bytes = Array(data.utf8)
             format = f
         } else {
