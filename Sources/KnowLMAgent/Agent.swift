@@ -258,6 +258,9 @@ public final class Agent: @unchecked Sendable {
         var parameters = GenerateParameters.greedy(maxTokens: options.maxActionTokens)
         parameters.stop = ["\nObservation", "\nTask:"]
         guard let local = model as? any LocalLanguageModel else {
+            // A remote server is asked to hold the action to its JSON Schema (servers that
+            // cannot are parsed as they answer).
+            parameters.remoteJSONSchema = options.actionSchema.schema(tools: tools, finalAnswer: finalAnswer).serialized()
             let result = try await model.complete(prompt: prompt + " ", parameters: parameters)
             return (try AgentAction.parse(result.text), [])
         }

@@ -34,6 +34,11 @@ public struct GenerateParameters: Sendable, Codable, Equatable {
     /// own, without BOS); the model's own probabilities choose which, then decoding is free.
     /// Implemented as a `LogitsProcessor` (`PrefixChoiceProcessor`); nil or empty: no constraint.
     public var startsWithOneOf: [String]? = nil
+    /// For a model that decodes elsewhere (`RemoteModel`): ask the server to hold the answer to
+    /// this JSON Schema, given as JSON text (OpenAI's `response_format`, llama.cpp's
+    /// `json_schema`). Local models ignore it: their callers pass a grammar processor, which is
+    /// stricter.
+    public var remoteJSONSchema: String? = nil
 
     public init() {}
 

@@ -254,8 +254,13 @@ public final class Extractor: @unchecked Sendable {
             let grammar = try JSONSchemaGrammar.compile(schema, options: JSONSchemaOptions(input: options.copyFromInput ? text : nil))
             constraint = GrammarConstraint(grammar: grammar, trie: local.vocabularyTrie)
             processors.append(constraint!)
-        } else if !oneke {
-            parameters.stop = ["\n###", "\n\n"]
+        } else {
+            if options.grammar {
+                // A remote model: the server is asked to hold the answer to the task's JSON
+                // Schema (mentions cannot be tied to the input there).
+                parameters.remoteJSONSchema = OutputSchema.jsonSchema(task: options.task, chunk: chunk, copyFromInput: false).serialized()
+            }
+            if !oneke { parameters.stop = ["\n###", "\n\n"] }
         }
         var answer = try await model.complete(prompt: prompt, parameters: parameters, processors: processors)
         output.modelCalls += 1

@@ -90,6 +90,15 @@ public final class RemoteModel: LanguageModel, @unchecked Sendable {
         if let seed = p.seed { members.append(("seed", .number(String(Int64(bitPattern: seed))))) }
         if !p.stop.isEmpty { members.append(("stop", .array(p.stop.prefix(4).map { .string($0) }))) }
         if let n = p.logprobs { members.append(("logprobs", .number(String(min(n, 20))))) }
+        if let text = p.remoteJSONSchema, let schema = try? JSONValue.parse(text) {
+            // OpenAI's form (knowlm serve, vLLM) and llama.cpp's (its /v1/completions reads
+            // json_schema); each server ignores the other's.
+            members.append(("response_format", .object([
+                ("type", .string("json_schema")),
+                ("json_schema", .object([("name", .string("answer")), ("schema", schema)])),
+            ])))
+            members.append(("json_schema", schema))
+        }
         return JSONValue.object(members).serialized()
     }
 

@@ -111,7 +111,10 @@ struct OpenAIController {
         let options = try streamOptions(body)
         let prompt = prompts[0]
         try runner.checkSize(prompt: prompt, parameters: parameters)
-        let job = GenerationJob(prompt: prompt, parameters: parameters)
+        // Not in OpenAI's completions API, but vLLM takes it there too (and KnowLM's remote
+        // backend sends it): the completion is held to the format.
+        let grammar = try body.nested("response_format").flatMap { try Self.responseFormat($0) }
+        let job = GenerationJob(prompt: prompt, parameters: parameters, grammar: grammar)
         let id = Self.newID("cmpl"), created = Int(Date().timeIntervalSince1970), modelID = backends.modelID
 
         @Sendable func choice(text: String, finish: String?, logprobs: [TokenLogprob]?) -> JSONValue {

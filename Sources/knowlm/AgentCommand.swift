@@ -69,7 +69,7 @@ struct AgentRunCommand: AsyncParsableCommand {
         let embedder: (any TextEmbedder)? = try? loadEmbedder(nil)
         let llm = try backend.languageModel(local: model)
         if backend.isRemote {
-            printError("note: with a remote model, actions are decoded freely and parsed (no grammar, no scoring of the choices), and claims are checked without the model")
+            printError("note: with a remote model, each action is asked for in its JSON Schema (response_format) and parsed; choices are not scored and answers not tied to the observations, and claims are checked without the model")
         }
         let retriever = Retriever(kb: base, embedder: embedder)
         let qa = KnowledgeQA(retriever: retriever, model: llm, prompts: try PromptLibrary())

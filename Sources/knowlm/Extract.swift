@@ -126,7 +126,7 @@ struct Extract: AsyncParsableCommand {
         let documents = try readDocuments()
         let loaded = try backend.languageModel(local: model)
         if backend.isRemote, !extraction.noGrammar {
-            printError("note: a remote model decodes freely (the JSON Schema grammar needs the vocabulary of a local model); answers that do not parse are counted as parse errors")
+            printError("note: the remote server is asked to hold answers to the task's JSON Schema (response_format); mentions are not tied to spans of the input there, and answers that do not parse are counted as parse errors")
         }
         let extractor = try extraction.makeExtractor(model: loaded)
         let options = extraction.options(task: task)

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import KnowLMCore
 import KnowLMKnowledge
+import KnowLMRemote
 import KnowLMRuntime
 @testable import KnowLMServer
 import Testing
@@ -140,6 +141,23 @@ struct ServerModelTests {
                 #expect(["hallucination", "non-hallucination"].contains(value["response_label"]?.stringValue ?? ""), "\(value.serialized())")
                 #expect((value["claims"]?.arrayValue?.count ?? 0) >= 1)
             }
+        }
+    }
+
+    /// The remote backend's JSON Schema request (what `extract` and `agent` send when their model
+    /// is remote) is held by the server's grammar engine: the answer parses and has the field.
+    @Test func remoteJSONSchemaIsHeldByTheServer() async throws {
+        let llm = try #require(Self.model, "the default model must be installed (scripts/setup.sh)")
+        var config = ServerConfiguration()
+        config.port = 0
+        let app = buildApplication(configuration: config, backends: .local(llm, modelID: "gemma-3-270m", prompts: try PromptLibrary()))
+        try await app.test(.live) { client in
+            let remote = RemoteModel(endpoint: "http://127.0.0.1:\(try #require(client.port))/v1", model: "gemma-3-270m")
+            var parameters = GenerateParameters.greedy(maxTokens: 48)
+            parameters.remoteJSONSchema = #"{"type": "object", "properties": {"city": {"type": "string", "maxLength": 30}}, "required": ["city"]}"#
+            let result = try await remote.complete(prompt: "The largest city of Japan, as JSON:", parameters: parameters)
+            let value = try JSONValue.parse(result.text)
+            #expect(value["city"]?.stringValue != nil, "\(result.text)")
         }
     }
 }
