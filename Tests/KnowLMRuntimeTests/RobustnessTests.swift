@@ -37,7 +37,7 @@ struct RobustnessTests {
     }
 
     @Test func damagedGGUFFilesLoadOrFailCleanly() throws {
-        let source = Fixtures.url("tiny/tiny-llama.gguf")
+        let source = try Fixtures.tinyModel("tiny-llama.gguf")
         let original = [UInt8](try Data(contentsOf: source))
         let file = try GGUFFile(url: source)
         let headerEnd = file.dataOffset
@@ -114,7 +114,7 @@ struct RobustnessTests {
     }
 
     @Test func unknownArchitectureIsNamed() throws {
-        var writer = GGUFWriter(copying: try GGUFFile(url: Fixtures.url("tiny/tiny-llama.gguf")))
+        var writer = GGUFWriter(copying: try GGUFFile(url: try Fixtures.tinyModel("tiny-llama.gguf")))
         writer.set("general.architecture", .string("mamba9"))
         let directory = try TemporaryDirectory()
         try writer.write(to: directory.file("m.gguf"))
@@ -126,7 +126,7 @@ struct RobustnessTests {
     }
 
     @Test func unsupportedAndUnknownTensorTypesAreNamed() throws {
-        let file = try GGUFFile(url: Fixtures.url("tiny/tiny-llama.gguf"))
+        let file = try GGUFFile(url: try Fixtures.tinyModel("tiny-llama.gguf"))
         let directory = try TemporaryDirectory()
         // A real ggml type this build cannot compute: IQ4_NL (32 elements in 18 bytes).
         var writer = GGUFWriter(copying: file)
@@ -151,7 +151,7 @@ struct RobustnessTests {
     }
 
     @Test func promptLongerThanTheContextIsRefused() throws {
-        let model = try LocalModel.load(path: Fixtures.url("tiny/tiny-llama.gguf").path, options: Self.tinyOptions())
+        let model = try LocalModel.load(path: try Fixtures.tinyModel("tiny-llama.gguf").path, options: Self.tinyOptions())
         let prompt = [TokenID](repeating: 5, count: 40)
         #expect {
             try model.generate(tokens: prompt, parameters: .greedy(maxTokens: 4))

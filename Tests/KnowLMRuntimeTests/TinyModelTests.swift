@@ -4,7 +4,7 @@ import Testing
 @testable import KnowLMRuntime
 
 /// Tiny random-weight models of every architecture against llama.cpp and transformers
-/// (goldens made by scripts/golden/tiny_models.py).
+/// (goldens made by scripts/golden/tiny_model_goldens.py for the files of TinyModels).
 struct TinyModelTests {
     nonisolated(unsafe) static let golden = try! Fixtures.json("tiny/goldens.json")
     static var models: [[String: Any]] { golden["models"] as! [[String: Any]] }
@@ -31,7 +31,12 @@ struct TinyModelTests {
             let logits = try model.logits(for: sequence)
             #expect(logits.count == expected.count)
             let diff = Self.maxDifference(logits, expected)
-            #expect(diff <= 1e-3, "\(name): max |logit - llama.cpp| = \(diff)")
+            // Both engines round K and V to fp16 in the cache, and that rounding grows with the
+            // activations: allow 1e-4 of the largest logit, at least 1e-3 (llama.cpp's own fp16
+            // vs fp32 cache difference on these models is up to 1.1e-2; goldens.json "checks").
+            let largest = expected.flatMap { $0.floats }.map(abs).max() ?? 0
+            let tolerance = max(1e-3, 1e-4 * largest)
+            #expect(diff <= tolerance, "\(name): max |logit - llama.cpp| = \(diff), tolerance \(tolerance)")
         }
     }
 
@@ -65,7 +70,7 @@ struct TinyModelTests {
     @Test func generationIsDeterministicWithASeedAndStopsAtStopStrings() throws {
         var options = RuntimeOptions()
         options.contextLength = 64
-        let model = try LocalModel.load(path: Fixtures.url("tiny/tiny-llama.gguf").path, options: options)
+        let model = try LocalModel.load(path: try Fixtures.tinyModel("tiny-llama.gguf").path, options: options)
         var p = GenerateParameters()
         p.seed = 42
         p.maxTokens = 12
@@ -92,7 +97,7 @@ struct TinyModelTests {
         var options = RuntimeOptions()
         options.contextLength = 64
         options.precision = .float32
-        let model = try LocalModel.load(path: Fixtures.url("tiny/tiny-qwen2.gguf").path, options: options)
+        let model = try LocalModel.load(path: try Fixtures.tinyModel("tiny-qwen2.gguf").path, options: options)
         let prompt = Self.sequences[0]
         let greedy = try model.generate(tokens: prompt, parameters: .greedy(maxTokens: 6))
         var p = GenerateParameters.greedy(maxTokens: 6)
@@ -128,13 +133,17 @@ struct TinyModelTests {
     }
 }
 
-/// Writes the generated tiny Gemma 3 GGUF where scripts/golden/tiny_gemma3_goldens.py reads it
-/// (only when KNOWLM_TINY_GEMMA3_OUT is set).
-@Test func tinyGemma3FixtureIsWritten() throws {
-    let url = try TinyGemma3.url()
-    #expect(try GGUFFile(url: url).architecture == "gemma3")
-    if let out = ProcessInfo.processInfo.environment["KNOWLM_TINY_GEMMA3_OUT"] {
-        try? FileManager.default.removeItem(atPath: out)
-        try FileManager.default.copyItem(at: url, to: URL(fileURLWithPath: out))
+/// Writes the tiny GGUF models where scripts/golden/tiny_model_goldens.py reads them (only when
+/// KNOWLM_TINY_OUT names a folder).
+@Test func tinyModelFixturesAreWritten() throws {
+    for spec in TinyModels.specs {
+        let url = try TinyModels.url(spec.file)
+        #expect(try GGUFFile(url: url).architecture == spec.architecture)
+        if let out = ProcessInfo.processInfo.environment["KNOWLM_TINY_OUT"] {
+            let target = URL(fileURLWithPath: out).appendingPathComponent(spec.file)
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(at: target)
+            try FileManager.default.copyItem(at: url, to: target)
+        }
     }
 }

@@ -8,10 +8,10 @@ enum Fixtures {
         Bundle.module.resourceURL!.appendingPathComponent("Fixtures").appendingPathComponent(relativePath)
     }
 
-    /// A tiny model file of `tiny/goldens.json` ("tiny-llama.gguf", ...): committed, or written
-    /// at test time (tiny-gemma3.gguf, see TinyGemma3).
+    /// A tiny model file of `tiny/goldens.json` ("tiny-llama.gguf", ...), written at test time
+    /// (see TinyModels).
     static func tinyModel(_ file: String) throws -> URL {
-        file == "tiny-gemma3.gguf" ? try TinyGemma3.url() : url("tiny/\(file)")
+        try TinyModels.url(file)
     }
 
     static func json(_ relativePath: String) throws -> [String: Any] {

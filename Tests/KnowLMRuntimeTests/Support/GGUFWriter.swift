@@ -7,6 +7,8 @@ struct GGUFWriter {
     var tensors: [(name: String, shape: [Int], type: GGMLType, data: [UInt8])] = []
     var alignment = 32
 
+    init() {}
+
     /// Starts from an existing file's metadata and tensors.
     init(copying file: GGUFFile) {
         for key in file.metadataKeys { metadata.append((key, file.metadata[key]!)) }

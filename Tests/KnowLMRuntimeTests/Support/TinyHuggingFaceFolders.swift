@@ -3,12 +3,11 @@ import KnowLMRuntime
 
 /// The tiny Hugging Face llama folders (`hf-llama`, `hf-llama-sharded`), written at test time.
 ///
-/// `scripts/golden/tiny_models.py` saved them with `save_pretrained` from the same float32 model
-/// it wrote to `tiny/tiny-llama.gguf`, so their weights are that file's tensors under the
-/// Hugging Face names, with the q/k rows back in Hugging Face's order (convert_hf_to_gguf
-/// interleaves the two rotary halves of each head). Only the small files are committed
-/// (`config.json`, `generation_config.json`, `tokenizer.model`, the shard index); the weights
-/// are rebuilt here, bit for bit.
+/// Their weights are tiny-llama.gguf's tensors (written by TinyModels) under the Hugging Face
+/// names, with the q/k rows back in Hugging Face's order (convert_hf_to_gguf interleaves the
+/// two rotary halves of each head); `scripts/golden/tiny_models.py` computes transformers'
+/// logits for the same weights. Only the small files are committed (`config.json`,
+/// `generation_config.json`, `tokenizer.model`, the shard index).
 enum TinyHuggingFaceFolders {
     /// A folder with the fixture's small files and the rebuilt safetensors.
     static func url(_ folder: String) throws -> URL {
@@ -44,7 +43,7 @@ enum TinyHuggingFaceFolders {
 
     /// tiny-llama.gguf's float32 tensors under Hugging Face names, in Hugging Face row order.
     private static func huggingFaceTensors() throws -> [String: (shape: [Int], data: [Float])] {
-        let gguf = try GGUFFile(url: Fixtures.url("tiny/tiny-llama.gguf"))
+        let gguf = try GGUFFile(url: try Fixtures.tinyModel("tiny-llama.gguf"))
         let heads = gguf.metadata["llama.attention.head_count"]!.int!
         let kvHeads = gguf.metadata["llama.attention.head_count_kv"]!.int!
         let bytes = try Data(contentsOf: gguf.url)
