@@ -19,10 +19,12 @@ struct Embed: AsyncParsableCommand {
 
     @Flag(help: "Only report throughput (sentences/s), not the vectors.") var timing = false
 
+    @Flag(help: fastEmbeddingsHelp) var fastEmbeddings = false
+
     @Argument(help: "Sentences (when no --file).") var sentences: [String] = []
 
     func run() async throws {
-        let embedder = try loadEmbedder(model)
+        let embedder = try loadEmbedder(model, fast: fastEmbeddings)
         let texts = try file.map { try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n").map(String.init) } ?? sentences
         guard !texts.isEmpty else { throw ValidationError("no sentences (give them as arguments or with --file)") }
         let start = Date()

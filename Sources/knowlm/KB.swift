@@ -20,11 +20,14 @@ struct KnowledgeBaseOptions: ParsableArguments {
 }
 
 /// Loads the default embedder (all-MiniLM-L6-v2) or the one named.
-func loadEmbedder(_ name: String?) throws -> BERTEmbedder {
+func loadEmbedder(_ name: String?, fast: Bool = false) throws -> BERTEmbedder {
     let store = ModelStore()
     let path = try store.resolve(name ?? ModelStore.defaultEmbedder)
-    return try BERTEmbedder(folder: URL(fileURLWithPath: path))
+    return try BERTEmbedder(folder: URL(fileURLWithPath: path), precision: fast ? .bfloat16 : .float32)
 }
+
+/// The help of `--fast-embeddings`, shared by the commands that embed.
+let fastEmbeddingsHelp: ArgumentHelp = "Embed with bfloat16 linear layers where the CPU has AVX512_BF16: faster, vectors in the same space (BENCHMARKS.md: speed and the recall it costs)."
 
 struct KB: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -84,16 +87,27 @@ struct KB: AsyncParsableCommand {
         @Option(help: "Sentences shared by consecutive chunks.") var overlap = 0
         @Option(help: "Embedder folder or catalog name (default: all-minilm-l6-v2).") var embedder: String?
         @Flag(help: "Skip embeddings (full-text search only).") var noEmbed = false
+        @Flag(help: fastEmbeddingsHelp) var fastEmbeddings = false
 
         func run() async throws {
             let base = try kb.open(mustExist: false)
-            let model: BERTEmbedder? = noEmbed ? nil : try loadEmbedder(embedder)
+            let model: BERTEmbedder? = noEmbed ? nil : try loadEmbedder(embedder, fast: fastEmbeddings)
             var documents: [KnowledgeBase.DocumentInput] = []
             for path in paths { documents += try KnowledgeBase.readDocuments(at: URL(fileURLWithPath: path)) }
             printError("ingesting \(documents.count) documents")
+            var embedding: ProgressLine?, indexing: ProgressLine?
             let report = try base.ingest(documents, chunker: Chunker(tokenBudget: chunkTokens, overlapSentences: overlap), embedder: model,
-                                         progress: { done, total in if total > 0 { printError("  \(done)/\(total)") } },
-                                         indexProgress: { done, total in if total > 0 { printError("  vector index \(done)/\(total)") } })
+                                         progress: { done, total in
+                                             guard total > 0 else { return }
+                                             if embedding == nil { embedding = ProgressLine("embedding", total: total, unit: "chunks") }
+                                             embedding?.update(done)
+                                         },
+                                         indexProgress: { done, total in
+                                             guard total > 0 else { return }
+                                             if indexing == nil { embedding?.finish(); indexing = ProgressLine("vector index", total: total, unit: "vectors") }
+                                             indexing?.update(done)
+                                         })
+            (indexing ?? embedding)?.finish()
             print(String(format: "%d documents added, %d replaced, %d unchanged; %d chunks in %.1f s",
                          report.documentsAdded, report.documentsReplaced, report.documentsUnchanged, report.chunks, report.seconds))
         }

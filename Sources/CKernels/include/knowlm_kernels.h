@@ -162,6 +162,29 @@ void kl_gelu_table_f16(uint16_t *table);
 /* Rounds each value to the nearest half-precision number, in place (round to nearest even). */
 void kl_round_to_half(float *x, int64_t n);
 
+
+/* ---- BERT encoder steps (encoder.c) ---- */
+
+/* x = gelu(x) with erf (BERT's GELU), in place; erf by a rational approximation (~2 ulp). */
+void kl_gelu_erf(float *x, int64_t n);
+/* The erf approximation kl_gelu_erf uses (for tests). */
+float kl_erf_approx(float x);
+/* x = layer_norm(x + residual) row by row (residual may be NULL). */
+void kl_residual_layer_norm(float *x, const float *residual, int64_t rows, int64_t d,
+                            const float *weight, const float *bias, float eps);
+
+/* bfloat16 linear layers, out (m x n) = x (m x k) W^T + bias, float32 sums (AVX512_BF16 only:
+ * kl_bf16_available). W is rounded and packed once with kl_bf16_pack (n a multiple of 16, k
+ * of 2; returns -1 otherwise) into kl_bf16_packed_count(n, k) values; scratch holds
+ * kl_bf16_scratch_count(k) values. bias may be NULL. kl_bf16_linear returns -1 (and writes
+ * nothing) when the CPU lacks AVX512_BF16 or the sizes do not fit. */
+int kl_bf16_available(void);
+size_t kl_bf16_packed_count(int64_t n, int64_t k);
+int kl_bf16_pack(const float *w, int64_t n, int64_t k, uint16_t *packed);
+size_t kl_bf16_scratch_count(int64_t k);
+int kl_bf16_linear(const float *x, int64_t m, int64_t k, const uint16_t *packed, const float *bias,
+                   int64_t n, float *out, uint16_t *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,12 @@ import KnowLMCore
 /// over all tokens of the batch; only attention runs per sentence. A batch is split into one
 /// part per thread (balanced by tokens), each run with single-threaded BLAS: the layer norms,
 /// GELU and attention parallelise with the matrix products, and no thread waits at a barrier.
+///
+/// `EmbeddingPrecision.bfloat16` runs the four linear layers of every block (nearly all the
+/// arithmetic) with bfloat16 weights and activations and float32 sums (`kl_bf16_linear`,
+/// AVX512_BF16), the rest in float32. Its vectors live in the same space as the float32 ones
+/// (same model name): a knowledge base ingested with one can be searched with the other. On a
+/// CPU without AVX512_BF16 the embedder stays float32 (`precision` says which one runs).
 public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
     // @unchecked: weights are immutable after loading; scratch memory is per call.
     public let modelName: String
@@ -24,22 +30,57 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
     let tokenTypeEmbedding: [Float]
     let embeddingNorm: (weight: [Float], bias: [Float])
     let checkpoint: SafetensorsCheckpoint
+    public let precision: EmbeddingPrecision
 
     struct Layer {
-        var qkv: [Float]          // (3·d) × d, rows: q then k then v
-        var qkvBias: [Float]
-        var attentionOutput: [Float]
-        var attentionOutputBias: [Float]
+        var qkv: Dense            // (3·d) × d, rows: q then k then v
+        var attentionOutput: Dense
         var attentionNorm: (weight: [Float], bias: [Float])
-        var up: [Float]
-        var upBias: [Float]
-        var down: [Float]
-        var downBias: [Float]
+        var up: Dense
+        var down: Dense
         var outputNorm: (weight: [Float], bias: [Float])
     }
 
+    /// A linear layer, out = x Wᵀ + b, in float32 (BLAS) or bfloat16 (packed once at load).
+    struct Dense {
+        let outputs: Int, inputs: Int
+        let weight: [Float]
+        let bias: [Float]
+        let bf16: [UInt16]?
+
+        init(weight: [Float], bias: [Float], outputs: Int, inputs: Int, precision: EmbeddingPrecision) {
+            self.outputs = outputs
+            self.inputs = inputs
+            self.bias = bias
+            var packed = [UInt16](repeating: 0, count: kl_bf16_packed_count(Int64(outputs), Int64(inputs)))
+            if precision == .bfloat16, kl_bf16_available() != 0, kl_bf16_pack(weight, Int64(outputs), Int64(inputs), &packed) == 0 {
+                self.weight = []
+                bf16 = packed
+            } else {
+                self.weight = weight
+                bf16 = nil
+            }
+        }
+
+        /// out (rows × outputs) = input (rows × inputs) · Wᵀ + bias.
+        func apply(_ input: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, scratch: inout [UInt16]) {
+            if let packed = bf16 {
+                let need = kl_bf16_scratch_count(Int64(inputs))
+                if scratch.count < need { scratch = [UInt16](repeating: 0, count: need) }
+                let status = kl_bf16_linear(input, Int64(rows), Int64(inputs), packed, bias, Int64(outputs), out, &scratch)
+                precondition(status == 0, "bfloat16 weights packed on a CPU without AVX512_BF16")
+                return
+            }
+            for r in 0..<rows { (out + r * outputs).update(from: bias, count: outputs) }
+            kl_sgemm(0, 1, Int32(rows), Int32(outputs), Int32(inputs),
+                     1, input, Int32(inputs), weight, Int32(inputs), 1, out, Int32(outputs))
+        }
+    }
+
     /// Loads a folder with `config.json`, `model.safetensors` and `vocab.txt`.
-    public init(folder: URL) throws {
+    public init(folder: URL, precision requested: EmbeddingPrecision = .float32) throws {
+        let effectivePrecision: EmbeddingPrecision = requested == .bfloat16 && kl_bf16_available() == 0 ? .float32 : requested
+        precision = effectivePrecision
         try BLAS.ensureLoaded()
         let configData: Data
         do { configData = try Data(contentsOf: folder.appendingPathComponent("config.json")) } catch {
@@ -101,16 +142,17 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
         embeddingNorm = (try tensor("embeddings.LayerNorm.weight", [d]), try tensor("embeddings.LayerNorm.bias", [d]))
         layers = try (0..<layerCount).map { i in
             let p = "encoder.layer.\(i)."
+            func dense(_ names: [String], outputs: Int, inputs: Int) throws -> Dense {
+                let weight = try names.flatMap { try tensor(p + $0 + ".weight", [outputs / names.count, inputs]) }
+                let bias = try names.flatMap { try tensor(p + $0 + ".bias", [outputs / names.count]) }
+                return Dense(weight: weight, bias: bias, outputs: outputs, inputs: inputs, precision: effectivePrecision)
+            }
             return Layer(
-                qkv: try tensor(p + "attention.self.query.weight", [d, d]) + tensor(p + "attention.self.key.weight", [d, d]) + tensor(p + "attention.self.value.weight", [d, d]),
-                qkvBias: try tensor(p + "attention.self.query.bias", [d]) + tensor(p + "attention.self.key.bias", [d]) + tensor(p + "attention.self.value.bias", [d]),
-                attentionOutput: try tensor(p + "attention.output.dense.weight", [d, d]),
-                attentionOutputBias: try tensor(p + "attention.output.dense.bias", [d]),
+                qkv: try dense(["attention.self.query", "attention.self.key", "attention.self.value"], outputs: 3 * d, inputs: d),
+                attentionOutput: try dense(["attention.output.dense"], outputs: d, inputs: d),
                 attentionNorm: (try tensor(p + "attention.output.LayerNorm.weight", [d]), try tensor(p + "attention.output.LayerNorm.bias", [d])),
-                up: try tensor(p + "intermediate.dense.weight", [f, d]),
-                upBias: try tensor(p + "intermediate.dense.bias", [f]),
-                down: try tensor(p + "output.dense.weight", [d, f]),
-                downBias: try tensor(p + "output.dense.bias", [d]),
+                up: try dense(["intermediate.dense"], outputs: f, inputs: d),
+                down: try dense(["output.dense"], outputs: d, inputs: f),
                 outputNorm: (try tensor(p + "output.LayerNorm.weight", [d]), try tensor(p + "output.LayerNorm.bias", [d])))
         }
     }
@@ -164,12 +206,13 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
         var context = [Float](repeating: 0, count: total * d)
         var projected = [Float](repeating: 0, count: total * d)
         var hidden = [Float](repeating: 0, count: total * f)
+        var scratch: [UInt16] = []
         let maxLength = lengths.max()!
         var scores = [Float](repeating: 0, count: maxLength * maxLength)
         let headSize = d / heads
         let scale = 1 / Float(headSize).squareRoot()
         for layer in layers {
-            linear(x, rows: total, inputs: d, layer.qkv, layer.qkvBias, outputs: 3 * d, into: &qkv)
+            layer.qkv.apply(x, rows: total, into: &qkv, scratch: &scratch)
             for (s, length) in lengths.enumerated() {
                 let base = offsets[s]
                 qkv.withUnsafeBufferPointer { q in
@@ -189,14 +232,12 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
                     }
                 }
             }
-            linear(context, rows: total, inputs: d, layer.attentionOutput, layer.attentionOutputBias, outputs: d, into: &projected)
-            for i in 0..<(total * d) { x[i] += projected[i] }
-            layerNorm(&x, rows: total, layer.attentionNorm)
-            linear(x, rows: total, inputs: d, layer.up, layer.upBias, outputs: f, into: &hidden)
-            for i in 0..<(total * f) { hidden[i] = 0.5 * hidden[i] * (1 + erff(hidden[i] * 0.707_106_781_186_547_5)) }
-            linear(hidden, rows: total, inputs: f, layer.down, layer.downBias, outputs: d, into: &projected)
-            for i in 0..<(total * d) { x[i] += projected[i] }
-            layerNorm(&x, rows: total, layer.outputNorm)
+            layer.attentionOutput.apply(context, rows: total, into: &projected, scratch: &scratch)
+            kl_residual_layer_norm(&x, projected, Int64(total), Int64(d), layer.attentionNorm.weight, layer.attentionNorm.bias, epsilon)
+            layer.up.apply(x, rows: total, into: &hidden, scratch: &scratch)
+            kl_gelu_erf(&hidden, Int64(total * f))
+            layer.down.apply(hidden, rows: total, into: &projected, scratch: &scratch)
+            kl_residual_layer_norm(&x, projected, Int64(total), Int64(d), layer.outputNorm.weight, layer.outputNorm.bias, epsilon)
         }
         return lengths.indices.map { s in
             var pooled = [Float](repeating: 0, count: d)
@@ -208,31 +249,18 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
         }
     }
 
-    /// out (rows × outputs) = input (rows × inputs) · Wᵀ + bias.
-    private func linear(_ input: [Float], rows: Int, inputs: Int, _ weight: [Float], _ bias: [Float], outputs: Int, into out: inout [Float]) {
-        out.withUnsafeMutableBufferPointer { o in
-            for r in 0..<rows { (o.baseAddress! + r * outputs).update(from: bias, count: outputs) }
-            kl_sgemm(0, 1, Int32(rows), Int32(outputs), Int32(inputs),
-                        1, input, Int32(inputs), weight, Int32(inputs), 1, o.baseAddress!, Int32(outputs))
-        }
-    }
-
     private func layerNorm(_ x: inout [Float], rows: Int, _ p: (weight: [Float], bias: [Float])) {
-        let d = dimension
-        x.withUnsafeMutableBufferPointer { buffer in
-            for r in 0..<rows {
-                let v = buffer.baseAddress! + r * d
-                var mean: Float = 0
-                for j in 0..<d { mean += v[j] }
-                mean /= Float(d)
-                var variance: Float = 0
-                for j in 0..<d { let c = v[j] - mean; variance += c * c }
-                variance /= Float(d)
-                let inv = 1 / (variance + epsilon).squareRoot()
-                for j in 0..<d { v[j] = (v[j] - mean) * inv * p.weight[j] + p.bias[j] }
-            }
-        }
+        kl_residual_layer_norm(&x, nil, Int64(rows), Int64(dimension), p.weight, p.bias, epsilon)
     }
+}
+
+/// How `BERTEmbedder` computes its linear layers.
+public enum EmbeddingPrecision: String, Sendable, CaseIterable {
+    /// float32 throughout (the default; agrees with sentence-transformers to ~1e-7 in cosine).
+    case float32
+    /// bfloat16 linear layers (`--fast-embeddings`; CPUs with AVX512_BF16): faster, and the
+    /// vectors' nearest neighbours nearly all the same (BENCHMARKS.md).
+    case bfloat16
 }
 
 /// Per-part results written from concurrent workers.
