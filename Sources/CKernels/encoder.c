@@ -11,7 +11,7 @@
  * activations rounded to bfloat16 per call; products summed in float32 by vdpbf16ps (32
  * multiply-adds per instruction, twice the float32 FMA rate on AMD Zen 4). Only CPUs with
  * AVX512_BF16 run it (kl_bf16_available); elsewhere callers keep float32.
- * (int8 with per-row weight scales was tried first: twice as fast again, but its top-10
+ * (int8 with per-row weight scales was tried first: about as fast here, but its top-10
  * neighbours agree with float32's on only ~96% - BENCHMARKS.md.)
  */
 #include "knowlm_kernels.h"

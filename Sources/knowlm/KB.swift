@@ -62,9 +62,12 @@ struct KB: AsyncParsableCommand {
                 return f
             }
             for file in files {
-                let report = try base.importTriples(from: URL(fileURLWithPath: file), format: forced, skipBad: skipBad, replacing: replace) { lines in
-                    printError("  \(file): \(lines) lines…")
+                var bar: ProgressLine?
+                let report = try base.importTriples(from: URL(fileURLWithPath: file), format: forced, skipBad: skipBad, replacing: replace) { p in
+                    if bar == nil { bar = ProgressLine((file as NSString).lastPathComponent, total: max(1, p.totalBytes >> 20), unit: "MB") }
+                    bar?.update(p.bytes >> 20)
                 }
+                bar?.finish()
                 if report.alreadyImported {
                     print("\(file): already imported (same content); nothing to do")
                     continue
@@ -73,7 +76,7 @@ struct KB: AsyncParsableCommand {
                 print(String(format: "%@: %d lines, %d triples (%d new) in %.2f s (%.0f triples/s)", file, report.lines, report.parsed, report.added, report.seconds, rate)
                       + (replace ? "; \(report.removed) triples of earlier versions removed" : ""))
                 for skipped in report.skipped.prefix(20) { printError("  skipped line \(skipped.line): \(skipped.reason)") }
-                if report.skipped.count > 20 { printError("  … \(report.skipped.count - 20) more skipped lines") }
+                if report.skippedCount > 20 { printError("  … \(report.skippedCount - 20) more skipped lines") }
             }
         }
     }

@@ -47,6 +47,36 @@ struct TripleStoreTests {
         #expect(try scratch.kb.statistics().triples == 6)
     }
 
+    /// Files are read in blocks (ParsedChunks.blockSize): lines that straddle a block boundary,
+    /// a last line without a newline and a bad line far into the file all behave as in memory;
+    /// the content hash is the same as for the bytes uploaded at once.
+    @Test func largeFilesAreReadInBlocks() throws {
+        let scratch = try ScratchKnowledgeBase()
+        var text = ""
+        var n = 0
+        while text.utf8.count < ParsedChunks.blockSize * 2 + 1000 {
+            text += "<http://x.org/e\(n)> <http://x.org/p\(n % 7)> \"value \(n) \(String(repeating: "é", count: n % 13))\"@en .\n"
+            n += 1
+        }
+        text += "<http://x.org/last> <http://x.org/p> <http://x.org/end> ."   // no newline
+        let url = try scratch.write("big.nt", text)
+        let report = try scratch.kb.importTriples(from: url)
+        #expect(report.parsed == n + 1 && report.added == n + 1 && report.lines == n + 1)
+        #expect(try scratch.kb.triples(matching: TriplePattern(subject: .iri("http://x.org/e\(n - 1)"))).count == 1)
+        #expect(try scratch.kb.triples(matching: TriplePattern(subject: .iri("http://x.org/last"))).count == 1)
+        let upload = try scratch.kb.importTriples(bytes: Array(text.utf8), sourceName: "again.nt", format: .nTriples)
+        #expect(upload.alreadyImported, "the streamed hash equals the in-memory one")
+
+        let broken = text.replacingOccurrences(of: "<http://x.org/e\(n - 5)> <http://x.org/p", with: "<http://x.org/e\(n - 5) <http://x.org/p")
+        let other = try ScratchKnowledgeBase()
+        #expect {
+            try other.kb.importTriples(from: try other.write("broken.nt", broken))
+        } throws: { error in
+            error.localizedDescription.hasPrefix("broken.nt:\(n - 4):")
+        }
+        #expect(try other.kb.statistics().triples == 0)
+    }
+
     @Test func aBadLineRefusesTheWholeFileUnlessSkipped() throws {
         let scratch = try ScratchKnowledgeBase()
         let bad = Self.sample + "<http://x.org/a> <http://x.org/b> \"unterminated .\n<http://x.org/c> <http://x.org/d> <http://x.org/e> .\n"

@@ -23,6 +23,13 @@ public enum TripleFormat: String, Sendable, CaseIterable {
     }
 }
 
+/// How far an import has got.
+public struct ImportProgress: Sendable {
+    public var lines: Int
+    public var bytes: Int
+    public var totalBytes: Int
+}
+
 /// What an import did.
 public struct TripleImportReport: Sendable, Equatable {
     public var file: String
@@ -30,8 +37,11 @@ public struct TripleImportReport: Sendable, Equatable {
     public var parsed = 0
     /// Triples that were not in the knowledge base before.
     public var added = 0
-    /// Bad lines skipped with --skip-bad: (line number, reason).
+    /// Bad lines skipped with --skip-bad: (line number, reason), the first `skippedListed` of them.
     public var skipped: [SkippedLine] = []
+    /// How many bad lines were skipped in all.
+    public var skippedCount = 0
+    public static let skippedListed = 1000
     public var seconds: Double = 0
     /// The same file content was imported before; nothing was done.
     public var alreadyImported = false
@@ -53,15 +63,20 @@ extension KnowledgeBase {
     /// `replacing`: the file is a new version of one imported before (same file name): triples
     /// that only the earlier versions added are removed, in the same transaction.
     public func importTriples(from url: URL, format: TripleFormat? = nil, skipBad: Bool = false, replacing: Bool = false,
-                              progress: ((Int) -> Void)? = nil) throws -> TripleImportReport {
+                              progress: ((ImportProgress) -> Void)? = nil) throws -> TripleImportReport {
         guard let format = format ?? TripleFormat(path: url.path) else {
             throw KnowledgeBaseError.unsupportedFormat("cannot tell the format of \(url.lastPathComponent) from its extension; pass --format (nt, nq, tsv, csv, jsonl)")
         }
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
+        let handle: FileHandle
+        let size: Int
+        do {
+            handle = try FileHandle(forReadingFrom: url)
+            size = Int(try handle.seekToEnd())
+            try handle.seek(toOffset: 0)
+        } catch {
             throw KnowledgeBaseError.notFound("\(url.path): \(error.localizedDescription)")
         }
-        return try importTriples(bytes: [UInt8](data), sourceName: url.path, format: format, skipBad: skipBad,
+        return try importTriples(input: .file(handle), size: size, sourceName: url.path, format: format, skipBad: skipBad,
                                  replacing: replacing, progress: progress)
     }
 
@@ -69,7 +84,16 @@ extension KnowledgeBase {
     /// file of that path: the same all-or-nothing transaction, repeat detection and
     /// `replacing` by the name's last component as `importTriples(from:)`.
     public func importTriples(bytes: [UInt8], sourceName: String, format: TripleFormat, skipBad: Bool = false,
-                              replacing: Bool = false, progress: ((Int) -> Void)? = nil) throws -> TripleImportReport {
+                              replacing: Bool = false, progress: ((ImportProgress) -> Void)? = nil) throws -> TripleImportReport {
+        try importTriples(input: .bytes(bytes), size: bytes.count, sourceName: sourceName, format: format, skipBad: skipBad,
+                          replacing: replacing, progress: progress)
+    }
+
+    /// The import itself. A file is read in blocks (never all of it in memory); terms are
+    /// cached up to a bound and found in SQLite beyond it, so memory stays flat however large
+    /// the file is.
+    private func importTriples(input: ParsedChunks.Input, size: Int, sourceName: String, format: TripleFormat, skipBad: Bool,
+                               replacing: Bool, progress: ((ImportProgress) -> Void)?) throws -> TripleImportReport {
         let start = Date()
         let fileName = URL(fileURLWithPath: sourceName).lastPathComponent
         var report = TripleImportReport(file: fileName)
@@ -80,15 +104,15 @@ extension KnowledgeBase {
             // built afterwards (one sorted pass) than maintained row by row. Same transaction:
             // a failed or killed import leaves them as they were.
             let existing = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM triples") ?? 0
-            let rebuildIndexes = bytes.count / 100 >= max(existing, 50_000)
+            let rebuildIndexes = size / 100 >= max(existing, 50_000)
             if rebuildIndexes {
                 for (name, _) in Self.bulkIndexes { try db.execute(sql: "DROP INDEX IF EXISTS \(name)") }
             }
             let writer = try TripleWriter(db)
-            writer.expectTerms(bytes.count / 150)   // GeoNames: 186k distinct terms in 28.8 MB
+            writer.expectTerms(size / 150)   // GeoNames: 186k distinct terms in 28.8 MB
             // Parsing runs on another thread, a chunk of lines ahead of the inserts; that thread
             // then hashes the file. The same content imported before rolls all of this back.
-            let chunks = ParsedChunks(bytes: bytes, format: format)
+            let chunks = ParsedChunks(input: input, format: format)
             defer { chunks.cancel() }
             var lineNumber = 0
             while let chunk = chunks.next() {
@@ -99,10 +123,11 @@ extension KnowledgeBase {
                         report.parsed += 1
                     case .failure(let line, let reason):
                         if !skipBad { throw KnowledgeBaseError.badLine(file: fileName, line: line, reason: reason) }
-                        report.skipped.append(.init(line: line, reason: reason))
+                        report.skippedCount += 1
+                        if report.skipped.count < TripleImportReport.skippedListed { report.skipped.append(.init(line: line, reason: reason)) }
                     }
                 }
-                if chunk.lastLine / 50_000 > lineNumber / 50_000 { progress?(chunk.lastLine) }
+                if chunk.lastLine / 50_000 > lineNumber / 50_000 { progress?(ImportProgress(lines: chunk.lastLine, bytes: chunk.bytesDone, totalBytes: size)) }
                 lineNumber = chunk.lastLine
             }
             report.lines = lineNumber
@@ -110,7 +135,8 @@ extension KnowledgeBase {
             if rebuildIndexes {
                 for (_, definition) in Self.bulkIndexes { try db.execute(sql: definition) }
             }
-            let hash = chunks.contentHash()
+            if let failure = chunks.failure { throw KnowledgeBaseError.notFound("\(fileName): \(failure)") }
+            guard let hash = chunks.contentHash() else { throw KnowledgeBaseError.notFound("\(fileName): could not be read to the end") }
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM sources WHERE kind = 'file' AND content_hash = ?", arguments: [hash]) == true {
                 throw AlreadyImported()
             }
@@ -182,67 +208,117 @@ extension KnowledgeBase {
 }
 
 /// Lines parsed into triples by a background thread, handed over in order, a bounded number of
-/// chunks ahead of the consumer.
+/// chunks ahead of the consumer. A file is read in blocks; the content hash is computed as the
+/// blocks go by.
 final class ParsedChunks: @unchecked Sendable {
-    // @unchecked: the queue is guarded by `condition`; `bytes` and `format` are immutable.
+    // @unchecked: the queue is guarded by `condition`; the input is read only by the thread.
     enum Item { case triple(Triple), failure(line: Int, reason: String) }
-    struct Chunk { var items: [Item]; var lastLine: Int }
+    struct Chunk { var items: [Item]; var lastLine: Int; var bytesDone: Int }
+    enum Input { case file(FileHandle), bytes([UInt8]) }
 
     private let condition = NSCondition()
     private var ready: [Chunk] = []
     private var finished = false
     private var cancelled = false
     private var hash: String?
+    private var readError: String?
     private let depth = 4
+    static let blockSize = 4 << 20
 
-    init(bytes: [UInt8], format: TripleFormat) {
+    init(input: Input, format: TripleFormat) {
         Thread.detachNewThread { [self] in
-            var reader = TripleLineReader(format: format)
-            var lineNumber = 0
-            var start = 0
-            var items: [Item] = []
-            items.reserveCapacity(10_000)
-            bytes.withUnsafeBufferPointer { buffer in
-                while start < buffer.count {
-                    var end = start
-                    while end < buffer.count && buffer[end] != 0x0A { end += 1 }
-                    lineNumber += 1
-                    let line = bytes[start..<end]
-                    start = end + 1
-                    do {
-                        for triple in try reader.triples(from: line, lineNumber: lineNumber) { items.append(.triple(triple)) }
-                    } catch let failure as NTriplesParser.Failure {
-                        items.append(.failure(line: lineNumber, reason: failure.reason))
-                    } catch {
-                        items.append(.failure(line: lineNumber, reason: "\(error)"))
-                    }
-                    if items.count >= 10_000 || start >= buffer.count {
-                        if !push(Chunk(items: items, lastLine: lineNumber)) { return }
-                        items = []
-                        items.reserveCapacity(10_000)
-                    }
-                }
+            var hasher = SHA256()
+            var lines = LineParser(reader: TripleLineReader(format: format))
+            var consumed = 0   // input bytes before the buffer being parsed
+            func parse(_ buffer: [UInt8], upTo end: Int, last: Bool) -> Bool {
+                lines.parse(buffer, upTo: end, last: last, offset: consumed, push: push)
             }
+            var completed = true
+            switch input {
+            case .bytes(let bytes):
+                bytes.withUnsafeBytes { hasher.update($0) }
+                completed = parse(bytes, upTo: bytes.count, last: true)
+                consumed = bytes.count
+            case .file(let handle):
+                var carry: [UInt8] = []
+                while completed {
+                    let block: Data
+                    do { block = try handle.read(upToCount: Self.blockSize) ?? Data() } catch {
+                        condition.lock(); readError = error.localizedDescription; condition.unlock()
+                        break
+                    }
+                    if block.isEmpty {
+                        if !carry.isEmpty { completed = parse(carry, upTo: carry.count, last: true); consumed += carry.count }
+                        break
+                    }
+                    block.withUnsafeBytes { hasher.update($0) }
+                    carry.append(contentsOf: block)
+                    guard let lastNewline = carry.lastIndex(of: 0x0A) else { continue }
+                    completed = parse(carry, upTo: lastNewline, last: false)
+                    carry.removeSubrange(0...lastNewline)
+                    consumed += lastNewline + 1
+                }
+                try? handle.close()
+            }
+            if completed && !lines.items.isEmpty { completed = push(Chunk(items: lines.items, lastLine: lines.lineNumber, bytesDone: consumed)) }
             condition.lock()
             finished = true
-            let stopped = cancelled
-            condition.broadcast()
-            condition.unlock()
-            if stopped { return }
-            let digest = SHA256.hex(bytes)
-            condition.lock()
-            hash = digest
+            if completed { hash = hasher.finalize() } else { cancelled = true }
             condition.broadcast()
             condition.unlock()
         }
     }
 
-    /// SHA-256 of the whole file (computed after parsing); waits for it.
-    func contentHash() -> String {
+    /// Splits a buffer into lines and parses them, handing over a chunk every 10,000 items.
+    struct LineParser {
+        var reader: TripleLineReader
+        var lineNumber = 0
+        var items: [Item] = []
+
+        /// Parses the lines of buffer[..<end]; false once the consumer has gone.
+        mutating func parse(_ buffer: [UInt8], upTo end: Int, last: Bool, offset: Int, push: (Chunk) -> Bool) -> Bool {
+            if items.capacity < 10_000 { items.reserveCapacity(10_000) }
+            var start = 0
+            while start < end {
+                let stop = buffer.withUnsafeBufferPointer { b -> Int in
+                    guard let hit = memchr(b.baseAddress! + start, 0x0A, end - start) else { return end }
+                    return b.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                }
+                lineNumber += 1
+                do {
+                    for triple in try reader.triples(from: buffer[start..<stop], lineNumber: lineNumber) {
+                        items.append(.triple(triple))
+                    }
+                } catch let failure as NTriplesParser.Failure {
+                    items.append(.failure(line: lineNumber, reason: failure.reason))
+                } catch {
+                    items.append(.failure(line: lineNumber, reason: "\(error)"))
+                }
+                start = stop + 1
+                if items.count >= 10_000 || (last && start >= end) {
+                    if !push(Chunk(items: items, lastLine: lineNumber, bytesDone: offset + start)) { return false }
+                    items = []
+                    items.reserveCapacity(10_000)
+                }
+            }
+            return true
+        }
+    }
+
+    /// Why reading the file failed, if it did (checked after the last chunk).
+    var failure: String? {
         condition.lock()
         defer { condition.unlock() }
-        while hash == nil { condition.wait() }
-        return hash!
+        return readError
+    }
+
+    /// SHA-256 of the whole input (computed as it is read); waits for the end. nil when the
+    /// input could not be read to the end.
+    func contentHash() -> String? {
+        condition.lock()
+        defer { condition.unlock() }
+        while hash == nil && !finished { condition.wait() }
+        return hash
     }
 
     /// Waits while `depth` chunks are queued; false once the consumer has gone.

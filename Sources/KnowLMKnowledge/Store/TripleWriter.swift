@@ -34,8 +34,12 @@ final class TripleWriter {
         insertLabelText = try db.makeStatement(sql: "INSERT INTO labels_fts(rowid, label, cjk) VALUES (?, ?, ?)")
     }
 
+    /// Most terms the cache holds (~100 MB). Beyond it the cache starts over, and terms not in
+    /// it are found by their key in SQLite: an import's memory does not grow with its file.
+    static let cacheLimit = 500_000
+
     /// Sizes the term cache for about `terms` distinct terms (avoids rehashing during a bulk import).
-    func expectTerms(_ terms: Int) { cache.reserveCapacity(min(terms, 4_000_000)) }
+    func expectTerms(_ terms: Int) { cache.reserveCapacity(min(terms, Self.cacheLimit)) }
 
     /// The id of `term`, adding it when new.
     func id(for term: RDFTerm) throws -> Int64 {
@@ -60,6 +64,7 @@ final class TripleWriter {
             }
             id = found
         }
+        if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
         cache[term] = id
         return id
     }
