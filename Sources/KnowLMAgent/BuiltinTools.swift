@@ -40,13 +40,19 @@ public struct KGNeighborsTool: Tool {
 
     public func call(_ arguments: JSONValue) async throws -> ToolOutput {
         guard let entity = arguments["entity"]?.stringValue, !entity.isEmpty else { throw ToolError("kg_neighbors needs an \"entity\" name") }
-        guard let linked = try kb.linkEntities(entity, limit: 1).first else {
+        let candidates = try kb.linkEntities(entity, limit: 3)
+        guard let linked = candidates.first else {
             throw ToolError("the knowledge graph has no entity named \"\(entity)\"")
         }
+        // A name found only by full-text similarity may be another entity: say so, so the
+        // model can try another name instead of taking these facts for the ones it asked for.
+        let note = linked.match == .fuzzy
+            ? "No entity is named \"\(entity)\"; the closest names are \(candidates.map { "\"\($0.label)\"" }.joined(separator: ", ")). Facts about \"\(linked.label)\":\n"
+            : ""
         let names = Dictionary(try kb.relations().map { ($0.term, $0.name) }, uniquingKeysWith: { a, _ in a })
         let facts = try kb.neighbors(of: linked.term, hops: 1, limit: limit)
-        guard !facts.isEmpty else { return .text("\(linked.label): no facts.") }
-        return .text(try facts.map { try factLine($0, kb: kb, relationNames: names) }.joined(separator: "\n"))
+        guard !facts.isEmpty else { return .text(note + "\(linked.label): no facts.") }
+        return .text(note + (try facts.map { try factLine($0, kb: kb, relationNames: names) }.joined(separator: "\n")))
     }
 }
 

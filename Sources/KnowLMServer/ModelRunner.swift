@@ -122,18 +122,18 @@ final class ServerMetrics: Sendable {
     let requestDuration: DurationHistogram
 
     init() {
-        requests = registry.makeCounter(name: "knowlm_requests_total", help: "HTTP requests received")
-        rejected = registry.makeCounter(name: "knowlm_requests_rejected_total", help: "Requests refused with 429 (queue full)")
-        timeouts = registry.makeCounter(name: "knowlm_requests_timed_out_total", help: "Requests stopped at the per-request limit")
-        generations = registry.makeCounter(name: "knowlm_generations_total", help: "Generations finished")
-        promptTokens = registry.makeCounter(name: "knowlm_prompt_tokens_total", help: "Prompt tokens evaluated")
-        generatedTokens = registry.makeCounter(name: "knowlm_generated_tokens_total", help: "Tokens generated")
-        inHand = registry.makeGauge(name: "knowlm_requests_in_hand", help: "Requests running or waiting for the model")
+        requests = registry.makeCounter(descriptor: .init(namespace: "knowlm", metricName: "requests", unitName: "total", helpText: "HTTP requests received"))
+        rejected = registry.makeCounter(descriptor: .init(namespace: "knowlm", metricName: "requests_rejected", unitName: "total", helpText: "Requests refused with 429 (queue full)"))
+        timeouts = registry.makeCounter(descriptor: .init(namespace: "knowlm", metricName: "requests_timed_out", unitName: "total", helpText: "Requests stopped at the per-request limit"))
+        generations = registry.makeCounter(descriptor: .init(namespace: "knowlm", metricName: "generations", unitName: "total", helpText: "Generations finished"))
+        promptTokens = registry.makeCounter(descriptor: .init(namespace: "knowlm", metricName: "prompt_tokens", unitName: "total", helpText: "Prompt tokens evaluated"))
+        generatedTokens = registry.makeCounter(descriptor: .init(namespace: "knowlm", metricName: "generated_tokens", unitName: "total", helpText: "Tokens generated"))
+        inHand = registry.makeGauge(descriptor: .init(namespace: "knowlm", metricName: "requests_in_hand", unitName: "", helpText: "Requests running or waiting for the model"))
         requestDuration = registry.makeDurationHistogram(
-            name: "knowlm_request_duration_seconds",
+            descriptor: .init(namespace: "knowlm", metricName: "request_duration", unitName: "seconds",
+                              helpText: "Time to the response head (streams: to their first byte), per request"),
             buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-                      .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300)],
-            help: "Time to the response head (streams: to their first byte), per request")
+                      .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300)])
     }
 
     func record(_ result: GenerationResult) {

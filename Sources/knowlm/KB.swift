@@ -62,12 +62,12 @@ struct KB: AsyncParsableCommand {
                 return f
             }
             for file in files {
-                var bar: ProgressLine?
+                let size = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int) ?? 0
+                let bar = ProgressLine((file as NSString).lastPathComponent, total: max(1, size >> 20), unit: "MB")
                 let report = try base.importTriples(from: URL(fileURLWithPath: file), format: forced, skipBad: skipBad, replacing: replace) { p in
-                    if bar == nil { bar = ProgressLine((file as NSString).lastPathComponent, total: max(1, p.totalBytes >> 20), unit: "MB") }
-                    bar?.update(p.bytes >> 20)
+                    bar.update(p.bytes >> 20)
                 }
-                bar?.finish()
+                bar.finish()
                 if report.alreadyImported {
                     print("\(file): already imported (same content); nothing to do")
                     continue

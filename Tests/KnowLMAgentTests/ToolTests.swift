@@ -94,6 +94,20 @@ struct InvalidUTF8Tool: Tool {
     }
 }
 
+@Suite struct GraphToolTests {
+    /// An exact name gives the entity's facts; a name found only by full-text similarity says so.
+    @Test func kgNeighborsSaysWhenTheNameWasNotFoundAsWritten() async throws {
+        let scratch = try ScratchFolder()
+        let tool = KGNeighborsTool(kb: try scratch.booksKnowledgeBase())
+        guard case .text(let exact) = try await tool.call(.object([("entity", .string("dune"))])) else { Issue.record("not text"); return }
+        #expect(exact.contains("Frank Herbert") && !exact.contains("No entity is named"))
+        guard case .text(let fuzzy) = try await tool.call(.object([("entity", .string("Herbert"))])) else { Issue.record("not text"); return }
+        #expect(fuzzy.hasPrefix("No entity is named \"Herbert\"; the closest names are \"Frank Herbert\""), "\(fuzzy)")
+        #expect(fuzzy.contains("Tacoma"))
+        await #expect(throws: ToolError.self) { try await tool.call(.object([("entity", .string("Zanzibar"))])) }
+    }
+}
+
 @Suite struct CalculatorTests {
     @Test func evaluatesWithPrecedence() throws {
         let c = Calculator()

@@ -28,7 +28,13 @@ import Testing
             let url = "http://127.0.0.1:\(port)/?instruction=Name%20three%20rivers%20of%20Europe.&run=1"
             let common = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                           "--user-data-dir=\(folder.path)/profile", "--virtual-time-budget=8000", "--window-size=1100,700"]
-            let dom = try await Self.run(browser, common + ["--dump-dom", url])
+            // Under a loaded machine Chromium's virtual-time budget can run out before the
+            // streamed reply has arrived: load the page again (up to three times) before judging.
+            var dom = ""
+            for _ in 0..<3 {
+                dom = try await Self.run(browser, common + ["--dump-dom", url])
+                if dom.contains("tokens in") { break }
+            }
             #expect(dom.contains("Rivers of Europe: Danube, Rhine, Loire."), "page text: \(dom.suffix(600))")
             #expect(dom.contains("tokens in"))
             _ = try await Self.run(browser, common + ["--screenshot=\(screenshot.path)", url])
