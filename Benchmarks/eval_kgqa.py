@@ -87,6 +87,11 @@ if args.out:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 print(f"{len(questions)} questions in {elapsed:.0f} s ({elapsed / max(1, len(questions)):.2f} s each, one process)")
+per_question = sorted(a["seconds"] for a in answers.values() if "seconds" in a) if args.via == "ask" else []
+if per_question:
+    pick = lambda f: per_question[min(len(per_question) - 1, int(f * len(per_question)))]
+    print(f"per question (answer only, model loading excluded): median {pick(0.5):.3f} s, 90th percentile {pick(0.9):.3f} s, "
+          f"max {per_question[-1]:.3f} s")
 print("| kind | correct | accuracy |")
 print("|---|---|---|")
 for key in sorted(totals):

@@ -159,7 +159,7 @@ public enum MCPToolServer {
                 members.append((key, try MCPJSON.json(value)))
             }
             let result = await registry.run(params.name, arguments: .object(members))
-            return .init(content: [.text(result.observation)], isError: result.outcome != .ok)
+            return .init(content: [.text(text: result.observation, annotations: nil, _meta: nil)], isError: result.outcome != .ok)
         }
         try await server.start(transport: StdioTransport())
         await server.waitUntilCompleted()

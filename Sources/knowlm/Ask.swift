@@ -72,11 +72,13 @@ struct Ask: AsyncParsableCommand {
         let lines = try readBatch(file)
         let start = Date()
         for (index, (id, text)) in lines.enumerated() {
+            let asked = Date()
             let result = try await qa.answer(text)
             print(try jsonLine([
                 "id": id, "question": text, "answer": result.answer,
                 "citations": result.citations.map { ["id": $0.id, "kind": $0.kind, "text": $0.text] },
                 "supported": result.supported, "decided_by": result.decidedBy.rawValue,
+                "seconds": Date().timeIntervalSince(asked),
             ]))
             if (index + 1) % 25 == 0 {
                 printError(String(format: "%d/%d questions, %.1f s each", index + 1, lines.count, Date().timeIntervalSince(start) / Double(index + 1)))
