@@ -1,6 +1,7 @@
 import CKernels
 import Foundation
 import Testing
+@testable import KnowLMRuntime
 
 // Golden tests of the CKernels C library (quantized dot products / GEMM).
 // Goldens: Tests/KnowLMRuntimeTests/Fixtures/kernels, made by
@@ -21,6 +22,13 @@ private struct KernelCase: Decodable {
     let expect: String?
     let tol: String?
     let q: String?
+    /// Real weight rows: `source` names a tensor of the default model ("model:NAME") and these
+    /// are its row indices; the rows are read from the installed model, not committed, and
+    /// checked by their FNV-1a 64 hash (`w_fnv1a64`), as is their dequantization (`deq_fnv1a64`).
+    let source: String?
+    let model_rows: [Int]?
+    let w_fnv1a64: String?
+    let deq_fnv1a64: String?
 }
 
 private struct KernelIndex: Decodable {
@@ -68,6 +76,31 @@ private enum KernelGoldens {
                 dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<(count * MemoryLayout<Double>.size)]))
             }
         }
+        return out
+    }
+
+    /// FNV-1a 64 of bytes, as lowercase hex (the goldens' fingerprint of real weight rows).
+    static func fnv1a64<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h ^= UInt64(b); h = h &* 0x100_0000_01b3 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The weight rows of a case: its committed file, or rows of the installed default model.
+    static func weights(_ c: KernelCase) throws -> [UInt8] {
+        if let file = c.w { return try bytes(file) }
+        guard let rows = c.model_rows, let source = c.source, source.hasPrefix("model:") else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: c.name])
+        }
+        let file = try GGUFFile(url: URL(fileURLWithPath: try ModelStore().resolve(ModelStore.defaultGenerator)))
+        let name = String(source.dropFirst("model:".count))
+        guard let info = file.tensors.first(where: { $0.name == name }) else { throw CocoaError(.fileReadCorruptFile) }
+        let rowBytes = kl_row_size(Int32(c.type), Int64(c.n))
+        let data = file.data(of: info)
+        var out: [UInt8] = []
+        for r in rows { out += data[(r * rowBytes)..<((r + 1) * rowBytes)] }
+        #expect(fnv1a64(out) == c.w_fnv1a64, "\(c.name): the installed default model's rows are not the ones the goldens were made from")
         return out
     }
 
@@ -136,11 +169,12 @@ private enum KernelGoldens {
     let cases = try KernelGoldens.dotCases()
     #expect(cases.count >= 13)
     for c in cases {
-        let w = try KernelGoldens.bytes(c.w!)
-        let expected = try KernelGoldens.floats(c.deq!)
+        let w = try KernelGoldens.weights(c)
+        let expected = try c.deq.map { try KernelGoldens.floats($0) }
         let rowBytes = kl_row_size(Int32(c.type), Int64(c.n))
         #expect(rowBytes * c.rows == w.count, "\(c.name): row size")
         var out = [Float](repeating: 0, count: c.n)
+        var all: [Float] = []
         var mismatches = 0
         for i in 0..<c.rows {
             let rc = w.withUnsafeBytes { wp in
@@ -149,11 +183,15 @@ private enum KernelGoldens {
                 }
             }
             #expect(rc == 0, "\(c.name): dequantize failed")
-            for k in 0..<c.n where out[k].bitPattern != expected[i * c.n + k].bitPattern {
-                mismatches += 1
+            all += out
+            if let expected {
+                for k in 0..<c.n where out[k].bitPattern != expected[i * c.n + k].bitPattern { mismatches += 1 }
             }
         }
         #expect(mismatches == 0, "\(c.name): \(mismatches) dequantized values differ from gguf")
+        if let fingerprint = c.deq_fnv1a64 {
+            #expect(all.withUnsafeBytes { KernelGoldens.fnv1a64($0) } == fingerprint, "\(c.name): dequantized rows differ from gguf's")
+        }
     }
 }
 
@@ -191,7 +229,7 @@ private enum KernelGoldens {
 
 @Test func kernelVecDotMatchesGolden() throws {
     for c in try KernelGoldens.dotCases() {
-        let w = try KernelGoldens.bytes(c.w!)
+        let w = try KernelGoldens.weights(c)
         let a = try KernelGoldens.bytes(c.a!)
         let expected = try KernelGoldens.doubles(c.expect!)
         let tol = try KernelGoldens.doubles(c.tol!)
@@ -221,7 +259,7 @@ private enum KernelGoldens {
 @Test(arguments: [false, true]) func kernelGemmMatchesGolden(tiled: Bool) throws {
     let gemm = tiled ? kl_gemm_tiled : kl_gemm
     for c in try KernelGoldens.dotCases() {
-        let w = try KernelGoldens.bytes(c.w!)
+        let w = try KernelGoldens.weights(c)
         let a = try KernelGoldens.bytes(c.a!)
         let expected = try KernelGoldens.doubles(c.expect!)
         let tol = try KernelGoldens.doubles(c.tol!)

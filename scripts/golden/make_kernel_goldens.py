@@ -18,7 +18,10 @@ Output (all little-endian, no headers):
                        (kl_vec_dot_type(type))
     n, rows, n_a       row length, number of weight rows, number of activation rows
     source             "model:<tensor>" (real rows from the GGUF) or "random"
-    w      <name>.w.u8      rows weight rows, raw GGUF block bytes
+    w      <name>.w.u8      rows weight rows, raw GGUF block bytes (random cases; the real-row
+                             cases of the default model record model_rows + FNV-1a 64 hashes of
+                             the rows and of their dequantization instead, and are left out of
+                             index.txt: no model weights are committed)
     deq    <name>.deq.f32    rows x n float32 = gguf.quants.dequantize(w)  (must match bit for bit)
     x      <name>.x.f32      n_a x n float32 activations
     a      <name>.a.u8      n_a rows of x quantized to atype, as ggml's x86 CPU backend does
@@ -208,7 +211,7 @@ def model_rows(reader, tensor_name, rows, rng):
     t = next(x for x in reader.tensors if x.name == tensor_name)
     data = np.asarray(t.data)
     idx = np.sort(rng.choice(data.shape[0], size=rows, replace=False))
-    return int(t.tensor_type), np.ascontiguousarray(data[idx]).view(np.uint8), int(t.shape[0])
+    return int(t.tensor_type), np.ascontiguousarray(data[idx]).view(np.uint8), int(t.shape[0]), [int(i) for i in idx]
 
 
 # ----------------------------------------------------------------------------- activations
@@ -247,7 +250,13 @@ def main():
         np.ascontiguousarray(arr).tofile(os.path.join(out, fn))
         return fn
 
-    def dot_case(name, t, w, n, source, n_a=5):
+    def fnv1a64(b):
+        h = 0xcbf29ce484222325
+        for x in bytes(b):
+            h = ((h ^ x) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+        return "%016x" % h
+
+    def dot_case(name, t, w, n, source, n_a=5, model_rows=None):
         at = VEC_DOT[t]
         rows = w.shape[0]
         assert w.shape[1] == row_bytes(t, n)
@@ -277,11 +286,16 @@ def main():
                 + np.einsum("ib,jb->ji", np.abs(m), np.abs(sA))
         tol = 1e-5 * scale + 1e-6
         c = {"kind": "dot", "name": name, "type": t, "atype": at, "n": n, "rows": rows, "n_a": n_a,
-             "source": source,
-             "w": save(name, "w.u8", w), "deq": save(name, "deq.f32", deq.astype(f32)),
-             "x": save(name, "x.f32", x), "a": save(name, "a.u8", a),
+             "source": source}
+        if model_rows is not None:
+            # real weights are not committed: the tests read these rows from the installed model
+            c.update(model_rows=model_rows, w_fnv1a64=fnv1a64(np.ascontiguousarray(w).tobytes()),
+                     deq_fnv1a64=fnv1a64(np.ascontiguousarray(deq.astype(f32)).tobytes()))
+        else:
+            c.update(w=save(name, "w.u8", w), deq=save(name, "deq.f32", deq.astype(f32)))
+        c.update({"x": save(name, "x.f32", x), "a": save(name, "a.u8", a),
              "expect": save(name, "dot.f64", expect.astype(np.float64)),
-             "tol": save(name, "tol.f64", tol.astype(np.float64))}
+             "tol": save(name, "tol.f64", tol.astype(np.float64))})
         cases.append(c)
 
     # --- real rows from the model (the types the default model uses)
@@ -298,8 +312,8 @@ def main():
                     by_type[key] = (tn.name, int(tn.shape[0]))
         for tt in (Q8_0, Q5_0, Q4_K, Q6_K):
             tname = by_type[tt][0]
-            t, w, n = model_rows(reader, tname, 5, rng)
-            dot_case(f"model_{NAMES[t]}", t, w, n, f"model:{tname}")
+            t, w, n, idx = model_rows(reader, tname, 5, rng)
+            dot_case(f"model_{NAMES[t]}", t, w, n, f"model:{tname}", model_rows=idx)
     else:
         print(f"warning: model {args.model} not found; skipping real-row cases", file=sys.stderr)
 
@@ -338,7 +352,8 @@ def main():
         json.dump({"version": 1, "cases": cases}, f, indent=1)
     with open(os.path.join(out, "index.txt"), "w") as f:
         for c in cases:
-            f.write(" ".join(f"{k}={v}" for k, v in c.items() if k != "source") + "\n")
+            if "model_rows" not in c:   # the C harness reads weights from files only
+                f.write(" ".join(f"{k}={v}" for k, v in c.items() if k != "source") + "\n")
     total = sum(os.path.getsize(os.path.join(out, fn)) for fn in os.listdir(out))
     print(f"wrote {len(cases)} cases to {out} ({total / 1024:.1f} KiB)")
 
