@@ -20,6 +20,8 @@ final class ProgressLine {
     }
 
     func update(_ done: Int) {
+        lastDone = max(lastDone, done)
+        started = true
         let elapsed = Date().timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let left = rate > 0 ? Double(total - done) / rate : 0
@@ -41,8 +43,13 @@ final class ProgressLine {
         }
     }
 
-    /// Ends the line (on a terminal) so later output starts on a fresh one.
-    func finish() {
+    private var lastDone = 0
+    private var started = false
+
+    /// Ends the line (on a terminal) so later output starts on a fresh one. `completed`: the
+    /// work is all done, so the bar is drawn full even when the last update came before the end.
+    func finish(completed: Bool = true) {
+        if completed && started && lastDone < total { update(total) }
         if isTerminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 
