@@ -15,8 +15,8 @@
  * neighbours agree with float32's on only ~96% - BENCHMARKS.md.)
  */
 #include "knowlm_kernels.h"
+#include "kl_internal.h"
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
@@ -96,14 +96,6 @@ KL_CLONES void kl_residual_layer_norm(float *x, const float *residual, int64_t r
 
 /* ---------------------------------------------------------------------- bfloat16 linear */
 
-static inline uint16_t to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);   /* quiet NaN */
-    u += 0x7fffu + ((u >> 16) & 1u);                                             /* nearest even */
-    return (uint16_t)(u >> 16);
-}
-
 size_t kl_bf16_packed_count(int64_t n, int64_t k) { return (size_t)n * (size_t)k; }
 
 int kl_bf16_pack(const float *w, int64_t n, int64_t k, uint16_t *packed) {
@@ -112,7 +104,7 @@ int kl_bf16_pack(const float *w, int64_t n, int64_t k, uint16_t *packed) {
     for (int64_t row = 0; row < n; ++row) {
         const int64_t block = row / 16, lane = row % 16;
         for (int64_t j = 0; j < k; ++j)
-            packed[((block * groups + j / 2) * 16 + lane) * 2 + j % 2] = to_bf16(w[row * k + j]);
+            packed[((block * groups + j / 2) * 16 + lane) * 2 + j % 2] = kl_fp32_to_bf16(w[row * k + j]);
     }
     return 0;
 }
@@ -152,7 +144,7 @@ BF16_TARGET static void to_bf16_rows(const float *src, int64_t count, uint16_t *
     int64_t i = 0;
     for (; i + 16 <= count; i += 16)
         _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
-    for (; i < count; ++i) dst[i] = to_bf16(src[i]);
+    for (; i < count; ++i) dst[i] = kl_fp32_to_bf16(src[i]);
 }
 
 BF16_TARGET static void bf16_rows(const uint16_t *a, int64_t rows, int64_t k, const uint16_t *packed,
@@ -179,19 +171,11 @@ BF16_TARGET static void bf16_rows(const uint16_t *a, int64_t rows, int64_t k, co
 }
 #endif
 
+/* AVX512_BF16 on this CPU, and the AVX-512 kernel level active (KNOWLM_KERNELS_ISA or
+ * kl_internal_set_isa may have chosen a lower one for testing). */
 int kl_bf16_available(void) {
 #if defined(__x86_64__)
-    static int cached = -1;
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-        const char *e = getenv("KNOWLM_KERNELS_ISA");   /* a lower level set for testing */
-        if (e && strcmp(e, "avx512") != 0) v = 0;
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
+    return kl_internal_active_isa() >= 2 && __builtin_cpu_supports("avx512bf16");
 #else
     return 0;
 #endif

@@ -87,13 +87,16 @@ private enum KernelGoldens {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
+    /// The installed default model, opened once for all cases.
+    static let defaultModel = Result { try GGUFFile(url: URL(fileURLWithPath: try ModelStore().resolve(ModelStore.defaultGenerator))) }
+
     /// The weight rows of a case: its committed file, or rows of the installed default model.
     static func weights(_ c: KernelCase) throws -> [UInt8] {
         if let file = c.w { return try bytes(file) }
         guard let rows = c.model_rows, let source = c.source, source.hasPrefix("model:") else {
             throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: c.name])
         }
-        let file = try GGUFFile(url: URL(fileURLWithPath: try ModelStore().resolve(ModelStore.defaultGenerator)))
+        let file = try defaultModel.get()
         let name = String(source.dropFirst("model:".count))
         guard let info = file.tensors.first(where: { $0.name == name }) else { throw CocoaError(.fileReadCorruptFile) }
         let rowBytes = kl_row_size(Int32(c.type), Int64(c.n))

@@ -107,28 +107,6 @@ def train_tokenizer() -> bytes:
     return buf.getvalue()
 
 
-# The specifications of Support/TinyModels.swift (for the goldens' descriptions).
-COMMON = dict(head_dim=16, n_head=4, ffn=128, n_layer=2, n_ctx_train=2048)
-SPECS = [
-    dict(COMMON, name="llama", file="tiny-llama.gguf", hf="llama", arch="llama",
-         display_name="Tiny Llama", hidden=48, n_kv=2, rope_theta=50000.0, eps=1e-5,
-         tied=False, seed=101),
-    dict(COMMON, name="mistral", file="tiny-mistral.gguf", hf="mistral", arch="llama",
-         display_name="Tiny Mistral", hidden=48, n_kv=1, rope_theta=1000000.0, eps=1e-5,
-         tied=False, seed=202),
-    dict(COMMON, name="llama3-rope", file="tiny-llama3-rope.gguf", hf="llama", arch="llama",
-         display_name="Tiny Llama3 RoPE", hidden=48, n_kv=2, rope_theta=10000.0, eps=1e-5,
-         tied=True, seed=303,
-         rope_llama3=dict(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
-                          original_max_position_embeddings=64)),
-    dict(COMMON, name="qwen2", file="tiny-qwen2.gguf", hf="qwen2", arch="qwen2",
-         display_name="Tiny Qwen2", hidden=64, n_kv=2, rope_theta=1000000.0, eps=1e-6,
-         tied=True, seed=404),
-    dict(COMMON, name="gemma3", file="tiny-gemma3.gguf", hf="gemma3_text", arch="gemma3",
-         display_name="Tiny Gemma3", hidden=48, n_kv=2, rope_theta=1000000.0,
-         rope_theta_swa=10000.0, sliding_window=8, swa_pattern=2, eps=1e-6, tied=True, seed=505),
-]
-
 TOKENIZE_STRINGS = [
     "Hello world",
     "你好，世界！我们测试。",
@@ -276,9 +254,15 @@ def main() -> None:
         "sequences": seqs,
         "models": [],
     }
-    for spec in SPECS:
-        path = os.path.join(args.folder, spec["file"])
+    # The models are whatever TinyModels.swift wrote; their hyper-parameters are read back
+    # from each file's metadata, so they are stated in one place only.
+    files = sorted(f for f in os.listdir(args.folder) if f.startswith("tiny-") and f.endswith(".gguf"))
+    assert files, f"no tiny-*.gguf in {args.folder}"
+    for file in files:
+        path = os.path.join(args.folder, file)
+        name = file[len("tiny-"):-len(".gguf")]
         reader = gguf.GGUFReader(path)
+        arch = reader.fields["general.architecture"].contents()
         cpp, llm = llamacpp_logits(path, seqs)
         cpp_f32kv, _ = llamacpp_logits(path, seqs, type_k=0, type_v=0)
         incr = llamacpp_logits_incremental(path, seqs[1])
@@ -288,10 +272,8 @@ def main() -> None:
         tok_cases.append({"text": TOKENIZE_STRINGS[0], "add_bos": True, "special": False,
                           "ids": [int(i) for i in llm.tokenize(TOKENIZE_STRINGS[0].encode("utf-8"), add_bos=True, special=False)]})
         entry = {
-            "name": spec["name"], "file": spec["file"], "architecture": spec["arch"],
-            "hparams": {k: spec[k] for k in ("hidden", "n_layer", "n_head", "n_kv", "head_dim", "ffn",
-                                             "rope_theta", "eps", "tied", "n_ctx_train")}
-                       | {k: spec[k] for k in ("rope_theta_swa", "sliding_window", "swa_pattern", "rope_llama3") if k in spec},
+            "name": name, "file": file, "architecture": arch,
+            "hparams": {k[len(arch) + 1:]: f.contents() for k, f in reader.fields.items() if k.startswith(arch + ".")},
             "tensors": [t.name for t in reader.tensors],
             "tokenize": tok_cases,
             "logits": [rows6(a) for a in cpp],
@@ -300,7 +282,7 @@ def main() -> None:
                 "max_abs_diff_batched_vs_one_token_at_a_time_seq1": r6(float(np.abs(incr - cpp[1]).max())),
             },
         }
-        if spec["name"] == "llama":
+        if name == "llama":
             model = hf_llama_from_gguf(path, os.path.join(OUT, "hf-llama"))
             hf_out = hf_logits(model, seqs)
             entry["checks"]["max_abs_diff_vs_transformers"] = r6(max(float(np.abs(a - b).max()) for a, b in zip(cpp, hf_out)))
@@ -314,7 +296,7 @@ def main() -> None:
                 "logits": [rows6(a) for a in hf_out],
             }
         goldens["models"].append(entry)
-        print(f"{spec['name']:12s} {entry['checks']}", file=sys.stderr)
+        print(f"{name:12s} {entry['checks']}", file=sys.stderr)
         del llm
 
     path = os.path.join(OUT, "goldens.json")

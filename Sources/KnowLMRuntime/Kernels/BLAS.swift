@@ -27,6 +27,6 @@ public enum BLAS {
     /// One line for `--verbose` and `bench`: which BLAS kernels and which own kernels run.
     public static var kernelSummary: String {
         "BLAS: OpenBLAS core \(coreName) (\(coreOrigin)); own kernels: \(ownKernels); --fast-embeddings: "
-            + (kl_bf16_available() != 0 ? "bfloat16 (AVX512_BF16)" : "float32 (no AVX512_BF16 on this CPU)")
+            + (kl_bf16_available() != 0 ? "bfloat16 (AVX512_BF16)" : "float32 (AVX512_BF16 kernels not in use here)")
     }
 }

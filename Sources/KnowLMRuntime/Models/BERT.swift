@@ -52,14 +52,14 @@ public final class BERTEmbedder: TextEmbedder, @unchecked Sendable {
             self.outputs = outputs
             self.inputs = inputs
             self.bias = bias
+            bf16 = precision == .bfloat16 ? Self.packed(weight, outputs: outputs, inputs: inputs) : nil
+            self.weight = bf16 == nil ? weight : []
+        }
+
+        /// The weights rounded to bfloat16 in `kl_bf16_linear`'s layout; nil for sizes it cannot take.
+        private static func packed(_ weight: [Float], outputs: Int, inputs: Int) -> [UInt16]? {
             var packed = [UInt16](repeating: 0, count: kl_bf16_packed_count(Int64(outputs), Int64(inputs)))
-            if precision == .bfloat16, kl_bf16_available() != 0, kl_bf16_pack(weight, Int64(outputs), Int64(inputs), &packed) == 0 {
-                self.weight = []
-                bf16 = packed
-            } else {
-                self.weight = weight
-                bf16 = nil
-            }
+            return kl_bf16_pack(weight, Int64(outputs), Int64(inputs), &packed) == 0 ? packed : nil
         }
 
         /// out (rows × outputs) = input (rows × inputs) · Wᵀ + bias.

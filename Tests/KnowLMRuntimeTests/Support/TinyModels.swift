@@ -7,8 +7,8 @@ import Foundation
 /// Every file is float32 with two layers and the 320-piece SentencePiece vocabulary of
 /// `tiny/hf-llama/tokenizer.model` (the metadata `convert_hf_to_gguf` writes for a
 /// SentencePiece vocabulary). Weights are a SplitMix64 stream per model, in tensor order:
-/// norms 1 ± 0.1, embeddings ±1, biases ±0.5, matrices scaled by √(3 / row length). The shapes
-/// and hyper-parameters are those of `scripts/golden/tiny_models.py`'s specifications.
+/// norms 1 ± 0.1, embeddings ±1, biases ±0.5, matrices scaled by √(3 / row length). `specs` is
+/// the one place the models are defined: the goldens script reads them back from the files.
 ///
 /// `scripts/golden/tiny_model_goldens.py` computed llama.cpp's logits and tokenizations (and,
 /// for tiny-llama.gguf, transformers' logits of the same weights as a Hugging Face folder) for
