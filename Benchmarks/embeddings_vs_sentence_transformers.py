@@ -10,7 +10,7 @@ knowledge base's data (scripts/build-default-kb.sh); the engines alternate for -
 and the best round of each is reported (this shared machine moves by ~15% from run to run).
 Agreement: the largest 1 - cosine between each KnowLM mode and sentence-transformers.
 
-Retrieval (--passages P, 0 to skip): the first --n questions searched by exact inner product
+Retrieval (--passages P, 0 to skip): the --n questions from row --offset searched by exact inner product
 over the first P HaluEval knowledge passages, each mode embedding both sides. recall@10 of the
 fast mode = the share of float32's top 10 that the fast mode's top 10 holds, averaged over the
 questions; also the share of questions whose own passage is in each mode's top 5.
@@ -21,13 +21,15 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ap = argparse.ArgumentParser()
 ap.add_argument("--venv", default="/work/refvenv")
 ap.add_argument("--n", type=int, default=2000)
+ap.add_argument("--offset", type=int, default=0, help="first question row (rows 0-1999 were used to choose the fast mode)")
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--rounds", type=int, default=2)
 ap.add_argument("--passages", type=int, default=10000)
 args = ap.parse_args()
 home = os.environ.get("KNOWLM_HOME", os.path.expanduser("~/.cache/knowlm"))
 rows = [json.loads(l) for l in open(os.path.join(home, "kb/data/halueval_rows.jsonl"), encoding="utf-8")]
-sentences = [r["question"].replace("\n", " ") for r in rows[: args.n]]
+rows = rows[args.offset: args.offset + args.n]
+sentences = [r["question"].replace("\n", " ") for r in rows]
 tmp = tempfile.mkdtemp(prefix="knowlm-embed-bench-")
 path = os.path.join(tmp, "questions.txt")
 with open(path, "w", encoding="utf-8") as f:
@@ -81,7 +83,7 @@ for mode, flags in modes.items():
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 flags = open("/proc/cpuinfo").read()
 print(f"{time.strftime('%Y-%m-%d')}, {cpu} ({'AVX512_BF16' if 'avx512_bf16' in flags else 'no AVX512_BF16'}), "
-      f"{args.threads} threads; {len(sentences)} HaluEval questions, best of {args.rounds} rounds")
+      f"{args.threads} threads; HaluEval questions {args.offset}-{args.offset + len(sentences) - 1}, best of {args.rounds} rounds")
 print("| engine | sentences/s | ratio to sentence-transformers | 1 - cosine to sentence-transformers (max / mean) |\n|---|---|---|---|")
 stv = best["sentence-transformers"]
 print(f"| sentence-transformers (torch CPU, float32) | {stv:.0f} | 1.00 | — |")
@@ -96,7 +98,7 @@ if args.passages > 0:
     with open(ppath, "w", encoding="utf-8") as f:
         f.write("\n".join(" ".join(p["text"].split()) or "(empty)" for p in passages) + "\n")
     ids = {p["id"]: i for i, p in enumerate(passages)}
-    gold = [ids.get(r["passage_id"], -1) for r in rows[: args.n]]
+    gold = [ids.get(r["passage_id"], -1) for r in rows]
     files = {}
     for mode, flags in modes.items():
         for name, src in (("q", path), ("p", ppath)):
