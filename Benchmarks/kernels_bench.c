@@ -2,6 +2,7 @@
 //
 //   gcc -O3 -I Sources/CKernels/include Sources/CKernels/*.c Benchmarks/kernels_bench.c -lm -o /tmp/kernels_bench
 //   /tmp/kernels_bench [avx2|avx512|scalar]      (default: best ISA)
+//   /tmp/kernels_bench decode                    (decode shapes at 1, 2, 4, 8 activation rows)
 // (SwiftPM builds CKernels with clang: /opt/swift/usr/bin/clang gives the numbers that matter.)
 //
 // Reports best-of-N timings:
@@ -104,7 +105,22 @@ static void bench_gemm(int t, int64_t rows, int64_t k, int64_t na, int compare) 
     free(W); free(A); free(C);
 }
 
+/* Decode-shaped products of Gemma 3 270M Q4_K_M at 1..8 activation rows (serving batches):
+ * the tied Q8_0 output head and the Q5_0 FFN gate/up. */
+static void bench_decode(void) {
+    static const int64_t ns[] = { 1, 2, 4, 8 };
+    for (int i = 0; i < 4; ++i) bench_gemm(KL_Q8_0, 262144, 640, ns[i], 0);
+    for (int i = 0; i < 4; ++i) bench_gemm(KL_Q5_0, 2048, 640, ns[i], 0);
+    for (int i = 0; i < 4; ++i) bench_gemm(KL_Q4_K, 640, 1024, ns[i], 0);
+    for (int i = 0; i < 4; ++i) bench_gemm(KL_Q6_K, 640, 2048, ns[i], 0);
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "decode")) {
+        printf("features: %s\n", kl_cpu_features());
+        bench_decode();
+        return 0;
+    }
     if (argc > 1) {
         int lv = !strcmp(argv[1], "scalar") ? 0 : !strcmp(argv[1], "avx2") ? 1 : 2;
         if (kl_internal_set_isa(lv) < 0) { printf("ISA %s not available\n", argv[1]); return 1; }

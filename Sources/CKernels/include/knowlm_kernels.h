@@ -185,6 +185,17 @@ size_t kl_bf16_scratch_count(int64_t k);
 int kl_bf16_linear(const float *x, int64_t m, int64_t k, const uint16_t *packed, const float *bias,
                    int64_t n, float *out, uint16_t *scratch);
 
+/* ---- Thread pool (pool.c) ---- */
+
+/* One part of a parallel loop: part in [0, parts). */
+typedef void (*kl_pool_fn)(void *ctx, int part, int parts);
+
+/* Runs fn(ctx, p, parts) for every p, part 0 on the calling thread, the others on pool
+ * workers that poll briefly between jobs (no system call between back-to-back loops).
+ * Returns 0 when done, or -1 without running anything when the pool is in use (another
+ * thread's loop, or a call from inside a pool job) or unavailable: run the loop another way. */
+int kl_pool_run(int parts, kl_pool_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

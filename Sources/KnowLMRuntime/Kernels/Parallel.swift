@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import Foundation
 
@@ -27,12 +28,37 @@ public struct ThreadCount: Sendable, Equatable {
             return
         }
         withoutActuallyEscaping(body) { body in
-            let box = SendableBox(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let lo = units * chunk / chunks * granularity
-                let hi = min(count, units * (chunk + 1) / chunks * granularity)
-                if lo < hi { box.value(lo..<hi) }
+            var job = PoolJob(body: body, count: count, units: units, granularity: granularity)
+            // The spinning pool when it is free; libdispatch when another loop holds it (a
+            // second model used from another thread, or a loop inside a loop).
+            let ran = ThreadCount.usePool && withUnsafeMutablePointer(to: &job) { pointer in
+                kl_pool_run(Int32(chunks), { ctx, part, parts in
+                    ctx!.assumingMemoryBound(to: PoolJob.self).pointee.run(Int(part), of: Int(parts))
+                }, pointer) == 0
+            }
+            if !ran {
+                let box = SendableBox(job)
+                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                    box.value.run(chunk, of: chunks)
+                }
             }
         }
+    }
+
+    /// `KNOWLM_THREAD_POOL=dispatch` runs parallel loops on libdispatch alone (for comparison).
+    static let usePool = ProcessInfo.processInfo.environment["KNOWLM_THREAD_POOL"] != "dispatch"
+}
+
+/// One parallel loop: `units` work units of `granularity` items, split into contiguous parts.
+private struct PoolJob {
+    let body: (Range<Int>) -> Void
+    let count: Int
+    let units: Int
+    let granularity: Int
+
+    func run(_ part: Int, of parts: Int) {
+        let lo = units * part / parts * granularity
+        let hi = min(count, units * (part + 1) / parts * granularity)
+        if lo < hi { body(lo..<hi) }
     }
 }
