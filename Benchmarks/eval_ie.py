@@ -13,6 +13,7 @@ Configurations (each adds one stage to the one before):
              types mapped onto the schema by name only
   spans      the same with types mapped by MiniLM similarity too    --strategy type-spans --no-calibration
   default    spans + calibration (the default)                      (no flags)
+  terms      default + lower-case noun phrases as candidates         --lowercase-terms
 
 Usage:
   Benchmarks/eval_ie.py --knowlm .build/release/knowlm --data ../shared/eval/crossner \
@@ -33,6 +34,7 @@ CONFIGS = {
     "names-only": ["--strategy", "type-spans", "--no-calibration", "--embedder", "none"],
     "spans": ["--strategy", "type-spans", "--no-calibration"],
     "default": [],
+    "terms": ["--lowercase-terms"],
 }
 
 

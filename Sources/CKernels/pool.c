@@ -33,7 +33,7 @@
 #endif
 
 #define KL_POOL_MAX 64
-#define KL_POOL_SPIN_US 300
+#define KL_POOL_SPIN_US 300   /* default; KNOWLM_POOL_SPIN_US overrides */
 
 static struct {
     pthread_mutex_t grow;          /* serialises worker creation */
@@ -62,6 +62,8 @@ static void futex_wake_all(_Atomic uint32_t *addr) {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
 }
 
+static double spin_us = KL_POOL_SPIN_US;
+
 static void *worker_main(void *arg) {
     const int part = (int)(intptr_t)arg;
     uint32_t seen = start_gen[part], g;
@@ -73,7 +75,7 @@ static void *worker_main(void *arg) {
         for (unsigned spins = 0; (g = atomic_load_explicit(&P.gen, memory_order_acquire)) == seen; ++spins) {
             if ((spins & 255) != 255) { KL_RELAX(); continue; }
             if (start == 0) { start = now_us(); continue; }
-            if (now_us() - start < KL_POOL_SPIN_US) continue;
+            if (now_us() - start < spin_us) continue;
             atomic_fetch_add(&P.sleepers, 1);
             if (atomic_load(&P.gen) == seen) futex_wait(&P.gen, seen);
             atomic_fetch_sub(&P.sleepers, 1);
@@ -89,6 +91,8 @@ static void *worker_main(void *arg) {
 static int ensure_workers(int n) {
     if (atomic_load(&P.workers) >= n) return 0;
     pthread_mutex_lock(&P.grow);
+    const char *env = getenv("KNOWLM_POOL_SPIN_US");
+    if (env && *env) spin_us = atof(env);
     int ok = 0;
     while (atomic_load(&P.workers) < n) {
         pthread_t t;

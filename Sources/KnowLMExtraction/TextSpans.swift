@@ -128,6 +128,77 @@ public struct SpanProposer: Sendable {
         "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
     ]
 
+    /// Closed-class English words (and the commonest verbs and vague modifiers) that end a
+    /// lower-case term run.
+    static let termStopWords: Set<String> = [
+        "a", "an", "the", "this", "that", "these", "those", "some", "any", "each", "every", "all", "both", "either",
+        "neither", "no", "not", "other", "another", "such", "same", "own", "many", "much", "more", "most", "few",
+        "several", "various", "certain", "new", "old", "first", "second", "last", "next", "one", "two", "three",
+        "four", "five", "six", "seven", "eight", "nine", "ten", "hundred", "thousand", "million",
+        "of", "in", "on", "at", "by", "for", "with", "without", "from", "to", "into", "onto", "over", "under",
+        "about", "above", "below", "between", "among", "through", "during", "before", "after", "since", "until",
+        "within", "against", "across", "along", "around", "via", "per", "as", "like", "than", "upon", "toward",
+        "towards", "and", "or", "but", "nor", "so", "yet", "if", "then", "else", "when", "while", "where",
+        "whereas", "because", "although", "though", "whether", "which", "who", "whom", "whose", "what", "how",
+        "why", "i", "you", "he", "she", "it", "we", "they", "me", "him", "her", "us", "them", "my", "your", "his",
+        "its", "our", "their", "is", "are", "was", "were", "be", "been", "being", "am", "has", "have", "had",
+        "having", "do", "does", "did", "done", "can", "could", "will", "would", "shall", "should", "may",
+        "might", "must", "also", "very", "too", "only", "just", "even", "still", "already", "often", "usually",
+        "always", "never", "sometimes", "again", "there", "here", "now", "well", "however", "thus", "therefore",
+        "include", "includes", "including", "use", "uses", "using", "make", "makes", "making", "take", "takes",
+        "give", "gives", "get", "gets", "become", "becomes", "became", "called", "known", "based", "see", "seen",
+        "show", "shows", "shown", "found", "made", "used", "given", "taken", "said", "say", "says", "etc",
+        "e.g.", "i.e.", "like", "up", "out", "off", "down", "number", "part", "way", "time", "times", "year",
+        "years", "type", "types", "kind", "kinds", "example", "examples", "form", "forms", "use", "work", "works",
+    ]
+
+    /// Lower-case noun phrases ("question answering", "naive Bayes classifier", "folk music"),
+    /// which English does not capitalise: runs of two or more content words between function
+    /// words and punctuation, with the run's last two words when it is longer (English phrases
+    /// end in their head noun). Scalar ranges, no duplicates, in text order.
+    public func proposeTerms(_ text: String) -> [Range<Int>] {
+        let words = Self.words(Array(text.unicodeScalars))
+        var spans: [Range<Int>] = []
+        func add(_ r: Range<Int>) { if !r.isEmpty && !spans.contains(r) { spans.append(r) } }
+        for r in termRuns(words) where r.count >= 2 {
+            if r.count <= 5 { add(r.first!.start..<r.last!.end) }
+            if r.count > 2 { add(r[r.count - 2].start..<r.last!.end) }
+        }
+        return spans.sorted { ($0.lowerBound, $0.upperBound) < ($1.lowerBound, $1.upperBound) }
+    }
+
+    /// Runs of lower-case content words, cut at punctuation and function words, at most six
+    /// words, not ending in an "-ed" word, an adverb or a capitalised word. A capitalised word
+    /// may begin or sit inside a run ("Gaussian mixture model", "naive Bayes classifier")
+    /// unless it is an ordinary word capitalised by position ("Unlike"). Without a tagger, a
+    /// verb between nouns stays inside a run ("team builds robots"); the model's typing (with
+    /// a margin over "none") is what rejects such spans.
+    func termRuns(_ words: [Word]) -> [[Word]] {
+        func isLower(_ w: String) -> Bool {
+            guard let f = w.unicodeScalars.first, f.properties.isLowercase, w.count >= 2 else { return false }
+            return w.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0 == "-" || ("0"..."9").contains($0) }
+                && !Self.termStopWords.contains(w) && !w.hasSuffix("ly")
+        }
+        var runs: [[Word]] = []
+        var current: [Word] = []
+        func flush() {
+            while let last = current.last, last.text.hasSuffix("ed") || !isLower(last.text) { current.removeLast() }
+            while let first = current.first, first.text.hasSuffix("ed") || !isLower(first.text)
+                    && (!Self.isCapitalised(first.text) || isOrdinaryWord?(first.text) == true) { current.removeFirst() }
+            if current.contains(where: { isLower($0.text) }) && !current.isEmpty {
+                runs.append(current.count > 6 ? Array(current.suffix(6)) : current)
+            }
+            current = []
+        }
+        for w in words {
+            let capitalised = Self.isCapitalised(w.text) && !Self.leadingFunctionWords.contains(w.text.lowercased())
+                && !Self.termStopWords.contains(w.text.lowercased())
+            if isLower(w.text) || capitalised { current.append(w) } else { flush() }
+        }
+        flush()
+        return runs
+    }
+
     static func isCapitalised(_ w: String) -> Bool {
         guard let first = w.unicodeScalars.first else { return false }
         if first.properties.isUppercase { return true }

@@ -31,6 +31,12 @@ struct ExtractionOptionGroup: ParsableArguments {
     @Flag(name: .customLong("no-calibration"), help: "Span typing: do not correct for the model's prior over type names.")
     var noCalibration = false
 
+    @Flag(name: .customLong("lowercase-terms"), help: "Span typing: also propose lower-case noun phrases (task, field or genre names) as candidates.")
+    var lowercaseTerms = false
+
+    @Option(name: .customLong("term-margin"), help: "Span typing: how much more likely than 'none' (log-probability) a type must be to keep a lower-case term.")
+    var termMargin: Float = 2.0
+
     @Option(name: .customLong("calibration-weight"), help: "Span typing: how much of each type's prior log-probability is subtracted (0 to 1).")
     var calibrationWeight: Float = 0.25
 
@@ -59,6 +65,8 @@ struct ExtractionOptionGroup: ParsableArguments {
         o.exampleCount = examples
         o.calibrate = !noCalibration && calibrationWeight > 0
         o.calibrationWeight = calibrationWeight
+        o.lowercaseTerms = lowercaseTerms
+        o.termMargin = termMargin
         o.maxInputCharacters = maxChars
         return o
     }

@@ -198,6 +198,25 @@ struct TextSpanTests {
         #expect(!spans.contains("The"))
     }
 
+    @Test func proposesLowerCaseTermsBetweenFunctionWords() {
+        var proposer = SpanProposer()
+        proposer.isOrdinaryWord = { ["Unlike", "Early"].contains($0) }
+        let text = "Unlike decision trees , they work on crop rotation schedules and Kalman filter design in the lab , and they also reported yearly soil erosion measurements ."
+        let scalars = Array(text.unicodeScalars)
+        let spans = proposer.proposeTerms(text).map { String(String.UnicodeScalarView(scalars[$0])) }
+        // whole runs, plus the last two words of a longer run
+        #expect(spans.contains("decision trees"))
+        #expect(spans.contains("crop rotation schedules"))
+        #expect(spans.contains("rotation schedules"))
+        #expect(spans.contains("Kalman filter design"))
+        #expect(spans.contains("soil erosion measurements"))
+        // no position-capitalised word, no function word, no single word, no "-ed" edge
+        #expect(!spans.contains { $0.hasPrefix("Unlike") })
+        #expect(!spans.contains { $0.split(separator: " ").count < 2 })
+        #expect(!spans.contains { $0.hasSuffix("ed") || $0.hasPrefix("reported") })
+        #expect(!spans.contains { $0.contains(" the ") || $0.contains(" and ") })
+    }
+
     @Test func windowsKeepOffsetsIntoTheDocument() {
         let sentence = "Ada Lovelace wrote notes on the engine. "
         let document = String(repeating: sentence, count: 30_000)   // 1.2 MB
