@@ -280,51 +280,63 @@ AI float e_q0_row(int T, int64_t nb, const uint8_t *w, const uint8_t *a) {
 }
 
 /* R (<= 4) weight rows x C (<= 4) activation rows: one 8-lane accumulator per
- * output. The 16 scale products d_w*d_a of a block are formed with one vector
- * multiply and fed to the FMAs as broadcast operands.
+ * output. Blocks are taken EQ_SEG at a time: a first pass forms the 16 scale products
+ * d_w*d_a of each block (one vector multiply per block) and each activation block's
+ * correction -c*sum(a); the second pass reads them back as broadcast and plain memory
+ * operands. Forming a product right before its use made every FMA wait on a store that
+ * could not be forwarded to the broadcast loads (measured: ~1.6x slower).
  * Weights prepacked (U: codes [r * ustride + b], D: fp32 scales [b * 4 + r]) or raw (U NULL). */
+#define EQ_SEG 16
 AI void e_q0_tile(int T, int R, int C, int packed, int64_t nb, const uint8_t *w, size_t wrb,
                   const __m256i *U, const float *D, size_t ustride,
                   const uint8_t *a, size_t arb, float *o /* o[r * 4 + c] */) {
     const size_t wsz = a_wsz(T);
     const __m256i cb = _mm256_set1_epi8((char)a_corr(T)), z = _mm256_setzero_si256();
     const __m512i rowidx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    _Alignas(64) float prod[EQ_SEG][16];   /* prod[b][r * 4 + c] = d_w(r) * d_a(c), as ggml rounds it */
+    _Alignas(64) __m256i init[EQ_SEG][4];  /* -c * sum(a) per lane */
     __m256 acc[4][4];
     UNROLL
     for (int r = 0; r < R; ++r)
         UNROLL
         for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-        __m256i av[4], init[4];
-        uint16_t ha[4] = { 0, 0, 0, 0 }, hw[4] = { 0, 0, 0, 0 };
-        UNROLL
-        for (int c = 0; c < C; ++c) {
-            const uint8_t *x = a + c * arb + (size_t)b * 34;
-            av[c] = _mm256_loadu_si256((const __m256i *)(x + 2));
-            init[c] = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, cb, av[c]));   /* -c * sum(a) per lane */
-            ha[c] = rd16(x);
-        }
-        __m128 dw4;
-        if (packed) {
-            dw4 = _mm_loadu_ps(D + 4 * b);
-        } else {
-            UNROLL
-            for (int r = 0; r < R; ++r) hw[r] = rd16(w + r * wrb + (size_t)b * wsz);
-            dw4 = _mm_cvtph_ps(_mm_setr_epi16((short)hw[0], (short)hw[1], (short)hw[2], (short)hw[3], 0, 0, 0, 0));
-        }
-        const __m128 da4 = _mm_cvtph_ps(_mm_setr_epi16((short)ha[0], (short)ha[1], (short)ha[2], (short)ha[3], 0, 0, 0, 0));
-        _Alignas(64) float prod[16];   /* prod[r * 4 + c] = d_w(r) * d_a(c), as ggml rounds it */
-        _mm512_store_ps(prod, _mm512_mul_ps(_mm512_permutexvar_ps(rowidx, _mm512_castps128_ps512(dw4)),
-                                            _mm512_broadcast_f32x4(da4)));
-        /* reload the products as broadcast memory operands (cheaper than 16 register permutes) */
-        __asm__ volatile("" : : "r"(prod) : "memory");
-        UNROLL
-        for (int r = 0; r < R; ++r) {
-            const __m256i u = packed ? _mm256_load_si256(&U[r * ustride + b]) : e_unpack(T, w + r * wrb + (size_t)b * wsz);
+    for (int64_t b0 = 0; b0 < nb; b0 += EQ_SEG) {
+        const int nseg = nb - b0 < EQ_SEG ? (int)(nb - b0) : EQ_SEG;
+        for (int s = 0; s < nseg; ++s) {
+            const int64_t b = b0 + s;
+            uint16_t ha[4] = { 0, 0, 0, 0 }, hw[4] = { 0, 0, 0, 0 };
             UNROLL
             for (int c = 0; c < C; ++c) {
-                const __m256i I = _mm256_dpbusd_epi32(init[c], u, av[c]);
-                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I), _mm256_broadcast_ss(&prod[r * 4 + c]), acc[r][c]);
+                const uint8_t *x = a + c * arb + (size_t)b * 34;
+                init[s][c] = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, cb, _mm256_loadu_si256((const __m256i *)(x + 2))));
+                ha[c] = rd16(x);
+            }
+            __m128 dw4;
+            if (packed) {
+                dw4 = _mm_loadu_ps(D + 4 * b);
+            } else {
+                UNROLL
+                for (int r = 0; r < R; ++r) hw[r] = rd16(w + r * wrb + (size_t)b * wsz);
+                dw4 = _mm_cvtph_ps(_mm_setr_epi16((short)hw[0], (short)hw[1], (short)hw[2], (short)hw[3], 0, 0, 0, 0));
+            }
+            const __m128 da4 = _mm_cvtph_ps(_mm_setr_epi16((short)ha[0], (short)ha[1], (short)ha[2], (short)ha[3], 0, 0, 0, 0));
+            _mm512_store_ps(prod[s], _mm512_mul_ps(_mm512_permutexvar_ps(rowidx, _mm512_castps128_ps512(dw4)),
+                                                   _mm512_broadcast_f32x4(da4)));
+        }
+        __asm__ volatile("" : : "r"(prod), "r"(init) : "memory");
+        for (int s = 0; s < nseg; ++s) {
+            const int64_t b = b0 + s;
+            __m256i av[4];
+            UNROLL
+            for (int c = 0; c < C; ++c) av[c] = _mm256_loadu_si256((const __m256i *)(a + c * arb + (size_t)b * 34 + 2));
+            UNROLL
+            for (int r = 0; r < R; ++r) {
+                const __m256i u = packed ? _mm256_load_si256(&U[r * ustride + b]) : e_unpack(T, w + r * wrb + (size_t)b * wsz);
+                UNROLL
+                for (int c = 0; c < C; ++c) {
+                    const __m256i I = _mm256_dpbusd_epi32(_mm256_load_si256(&init[s][c]), u, av[c]);
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I), _mm256_broadcast_ss(&prod[s][r * 4 + c]), acc[r][c]);
+                }
             }
         }
     }
@@ -367,9 +379,15 @@ AI void e_q0_rows(int T, int R, int64_t nb, const uint8_t *W, size_t wrb, int64_
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < EQC; ++c) Cm[(j + c) * ldc + i + r] = o[r * 4 + c];
     }
-    for (; j < j1; ++j) {
-        if (R == 4) EQ_TILE(4, 1); else EQ_TILE(1, 1);
-        for (int r = 0; r < R; ++r) Cm[j * ldc + i + r] = o[r * 4];
+    const int rest = (int)(j1 - j);   /* 0..3 activation rows left: one narrower tile */
+    if (rest > 0) {
+        if (R == 4) {
+            if (rest == 3) EQ_TILE(4, 3); else if (rest == 2) EQ_TILE(4, 2); else EQ_TILE(4, 1);
+        } else {
+            if (rest == 3) EQ_TILE(1, 3); else if (rest == 2) EQ_TILE(1, 2); else EQ_TILE(1, 1);
+        }
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < rest; ++c) Cm[(j + c) * ldc + i + r] = o[r * 4 + c];
     }
 #undef EQ_TILE
 }
