@@ -148,8 +148,8 @@ public struct SpanProposer: Sendable {
         "include", "includes", "including", "use", "uses", "using", "make", "makes", "making", "take", "takes",
         "give", "gives", "get", "gets", "become", "becomes", "became", "called", "known", "based", "see", "seen",
         "show", "shows", "shown", "found", "made", "used", "given", "taken", "said", "say", "says", "etc",
-        "e.g.", "i.e.", "like", "up", "out", "off", "down", "number", "part", "way", "time", "times", "year",
-        "years", "type", "types", "kind", "kinds", "example", "examples", "form", "forms", "use", "work", "works",
+        "e.g.", "i.e.", "up", "out", "off", "down", "number", "part", "way", "time", "times", "year",
+        "years", "type", "types", "kind", "kinds", "example", "examples", "form", "forms", "work", "works",
     ]
 
     /// Lower-case noun phrases ("question answering", "naive Bayes classifier", "folk music"),
