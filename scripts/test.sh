@@ -21,10 +21,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
 source scripts/build-flags.sh
-# The suites run many models at once in one process on 2 cores. The thread pool's polling
-# workers (Sources/CKernels/pool.c) then starved the Python MCP peer past its 120 s timeout,
-# so the test run uses libdispatch for parallel loops; ThreadPoolTests still drive the pool.
-export KNOWLM_THREAD_POOL="${KNOWLM_THREAD_POOL:-dispatch}"
 if [ $# -gt 0 ]; then
   exec swift test "${KNOWLM_BUILD_FLAGS[@]}" "$@"
 fi

@@ -3,11 +3,25 @@
  *
  * Decoding one token runs ~130 short parallel loops (each matrix product, attention).
  * Handing each to libdispatch costs a futex wake-up and a context switch per loop, which
- * profiles showed as ~10% of decode time on 2 cores. Here the workers poll a generation
- * counter for a short while after each job (as llama.cpp's threadpool does), so back-to-back
- * loops start without a system call; after KL_POOL_SPIN_US of no work they sleep on a futex
- * and cost nothing. 2 ms covers the serial steps between a prompt's matrix products (norms,
- * RoPE over 512 rows): with 0.3 ms the worker fell asleep there and pp512 was ~10% slower.
+ * profiles showed as ~10% of decode time on 2 cores. Here the workers poll for a short while
+ * after each job (as llama.cpp's threadpool does), so back-to-back loops start without a
+ * system call; after KL_POOL_SPIN_US of no work they sleep on a futex and cost nothing. 2 ms
+ * covers the serial steps between a prompt's matrix products (norms, RoPE over 512 rows):
+ * with 0.3 ms the worker fell asleep there and pp512 was ~10% slower.
+ *
+ * Sharing the cores. When other threads want the same cores (another process, or several
+ * models used at once from one process), a spinning pool must not hold them hostage:
+ *   - parts are claimed, not assigned: the caller and the workers take the next unclaimed
+ *     part from one atomic word, so a job never waits for a worker that has not been
+ *     scheduled; the caller then does that worker's part itself;
+ *   - a polling thread calls sched_yield() between short bursts of polling after
+ *     KL_POOL_YIELD_US, so a runnable thread of any process gets the core at once (with
+ *     nothing else runnable the call returns at once).
+ * Before, a worker preempted by another process stalled every loop until it ran again, and
+ * a test run with several models on 2 cores took 12x longer than on libdispatch.
+ *
+ * Which thread runs a part does not change what the part computes, so results are the same
+ * however the parts fall.
  *
  * One caller at a time: kl_pool_run returns -1 when the pool is busy (another thread's loop,
  * or a loop started from inside a pool job), and the caller then runs the loop another way.
@@ -35,19 +49,28 @@
 
 #define KL_POOL_MAX 64
 #define KL_POOL_SPIN_US 2000  /* default; KNOWLM_POOL_SPIN_US overrides */
+#define KL_POOL_YIELD_US 20   /* pure polling before sched_yield() comes in */
+
+/* The claim word: generation (32 bits) | parts (16) | next unclaimed part (16). Claiming is a
+ * fetch_add of 1; the word is replaced only once every part of the job is done, so a thread
+ * whose fetch_add returned next < parts owns that part of that generation's job, and the
+ * job's fields (published before the word, read after the claim) cannot change under it. At
+ * most one failed claim per thread per job pushes `next` past `parts`: no carry into parts. */
+#define W_GEN(w) ((uint32_t)((w) >> 32))
+#define W_PARTS(w) ((int)(((w) >> 16) & 0xffff))
+#define W_NEXT(w) ((int)((w) & 0xffff))
 
 static struct {
     pthread_mutex_t grow;          /* serialises worker creation */
-    atomic_int workers;            /* started worker threads (worker i runs part i + 1) */
+    atomic_int workers;            /* started worker threads */
     atomic_int busy;               /* 1 while a caller owns the pool */
-    _Atomic uint32_t gen;          /* bumped once per job; workers wait for a change */
+    _Atomic uint64_t claim;        /* see above */
+    _Atomic uint32_t gen;          /* the claim word's generation, for futex sleeps */
     atomic_int sleepers;           /* workers blocked in futex_wait */
-    atomic_int pending;            /* workers that have not yet finished the current job */
+    atomic_int done;               /* parts of the current job finished */
     kl_pool_fn fn;
     void *ctx;
-    int parts;
 } P = { .grow = PTHREAD_MUTEX_INITIALIZER };
-static uint32_t start_gen[KL_POOL_MAX + 1];   /* the generation each worker was created at */
 
 static double now_us(void) {
     struct timespec ts;
@@ -65,26 +88,45 @@ static void futex_wake_all(_Atomic uint32_t *addr) {
 
 static double spin_us = KL_POOL_SPIN_US;
 
-static void *worker_main(void *arg) {
-    const int part = (int)(intptr_t)arg;
-    uint32_t seen = start_gen[part], g;
+/* Polls cheaply for a while, then with sched_yield() between bursts. `since` is 0 on the
+ * first call of a wait; returns the microseconds waited so far (0 while still counting). */
+static double relax(unsigned spins, double *since) {
+    if ((spins & 63) != 63) { KL_RELAX(); return 0; }
+    const double t = now_us();
+    if (*since == 0) { *since = t; return 0; }
+    const double waited = t - *since;
+    if (waited >= KL_POOL_YIELD_US) sched_yield();
+    return waited;
+}
+
+/* Claims and runs parts of the current job until none is left. */
+static void run_parts(void) {
     for (;;) {
-        /* wait for the next job: poll, then sleep. Every worker acknowledges every job, so the
-         * next one cannot be published before this one is done: g == seen + 1 here, and the
-         * job's fields are stable while they are read. */
-        double start = 0;
-        for (unsigned spins = 0; (g = atomic_load_explicit(&P.gen, memory_order_acquire)) == seen; ++spins) {
-            if ((spins & 255) != 255) { KL_RELAX(); continue; }
-            if (start == 0) { start = now_us(); continue; }
-            if (now_us() - start < spin_us) continue;
+        const uint64_t old = atomic_fetch_add_explicit(&P.claim, 1, memory_order_acq_rel);
+        if (W_NEXT(old) >= W_PARTS(old)) return;
+        P.fn(P.ctx, W_NEXT(old), W_PARTS(old));
+        atomic_fetch_add_explicit(&P.done, 1, memory_order_release);
+    }
+}
+
+static void *worker_main(void *arg) {
+    (void)arg;
+    uint32_t seen = W_GEN(atomic_load(&P.claim));
+    for (;;) {
+        /* wait for a job of a newer generation with a part left: poll, then sleep. */
+        double since = 0;
+        uint64_t w;
+        for (unsigned spins = 0;; ++spins) {
+            w = atomic_load_explicit(&P.claim, memory_order_acquire);
+            if (W_GEN(w) != seen) break;
+            if (relax(spins, &since) < spin_us) continue;
             atomic_fetch_add(&P.sleepers, 1);
             if (atomic_load(&P.gen) == seen) futex_wait(&P.gen, seen);
             atomic_fetch_sub(&P.sleepers, 1);
-            start = 0;
+            since = 0;
         }
-        seen = g;
-        if (part < P.parts) P.fn(P.ctx, part, P.parts);
-        atomic_fetch_sub_explicit(&P.pending, 1, memory_order_release);
+        seen = W_GEN(w);
+        if (W_NEXT(w) < W_PARTS(w)) run_parts();
     }
     return NULL;
 }
@@ -101,9 +143,7 @@ static int ensure_workers(int n) {
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 8u << 20);
-        const int part = atomic_load(&P.workers) + 1;
-        start_gen[part] = atomic_load(&P.gen);   /* no job is in flight while workers grow */
-        const int rc = pthread_create(&t, &attr, worker_main, (void *)(intptr_t)part);
+        const int rc = pthread_create(&t, &attr, worker_main, NULL);
         pthread_attr_destroy(&attr);
         if (rc != 0) { ok = -1; break; }
         atomic_fetch_add(&P.workers, 1);
@@ -120,14 +160,14 @@ int kl_pool_run(int parts, kl_pool_fn fn, void *ctx) {
     if (ensure_workers(parts - 1) != 0) { atomic_store(&P.busy, 0); return -1; }
     P.fn = fn;
     P.ctx = ctx;
-    P.parts = parts;
-    atomic_store(&P.pending, atomic_load(&P.workers));
-    atomic_fetch_add(&P.gen, 1);                     /* seq_cst: publishes the job */
+    atomic_store_explicit(&P.done, 0, memory_order_relaxed);
+    const uint32_t g = W_GEN(atomic_load(&P.claim)) + 1;
+    atomic_store_explicit(&P.claim, ((uint64_t)g << 32) | ((uint64_t)parts << 16), memory_order_release);
+    atomic_store(&P.gen, g);                         /* seq_cst, then the sleepers check */
     if (atomic_load(&P.sleepers) > 0) futex_wake_all(&P.gen);
-    fn(ctx, 0, parts);
-    for (unsigned spins = 0; atomic_load_explicit(&P.pending, memory_order_acquire) > 0; ++spins) {
-        if ((spins & 1023) == 1023) sched_yield(); else KL_RELAX();
-    }
+    run_parts();
+    double since = 0;
+    for (unsigned spins = 0; atomic_load_explicit(&P.done, memory_order_acquire) < parts; ++spins) relax(spins, &since);
     atomic_store(&P.busy, 0);
     return 0;
 }

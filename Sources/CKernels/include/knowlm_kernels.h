@@ -190,8 +190,9 @@ int kl_bf16_linear(const float *x, int64_t m, int64_t k, const uint16_t *packed,
 /* One part of a parallel loop: part in [0, parts). */
 typedef void (*kl_pool_fn)(void *ctx, int part, int parts);
 
-/* Runs fn(ctx, p, parts) for every p, part 0 on the calling thread, the others on pool
- * workers that poll briefly between jobs (no system call between back-to-back loops).
+/* Runs fn(ctx, p, parts) once for every p, each part on the calling thread or a pool worker
+ * (whichever claims it first; workers poll briefly between jobs, so back-to-back loops start
+ * without a system call).
  * Returns 0 when done, or -1 without running anything when the pool is in use (another
  * thread's loop, or a call from inside a pool job) or unavailable: run the loop another way. */
 int kl_pool_run(int parts, kl_pool_fn fn, void *ctx);
