@@ -89,13 +89,15 @@ public struct ActionSchema: Sendable {
     /// `groundedAnswer`: the final answer must be a span of the observations (compiled with
     /// `JSONSchemaOptions.input` set to them) — a small model then cannot answer from memory.
     /// `fixedAnswer`: the final answer is already chosen (only the thought is written).
-    public func schema(tools: [any Tool], finalAnswer: Bool, groundedAnswer: Bool = false, fixedAnswer: String? = nil) -> JSONValue {
+    /// `parameters`: each tool's argument schema (default: its declared one, normalized).
+    public func schema(tools: [any Tool], finalAnswer: Bool, groundedAnswer: Bool = false, fixedAnswer: String? = nil,
+                       parameters: ((any Tool) -> JSONValue)? = nil) -> JSONValue {
         var options: [JSONValue] = []
         let thought: JSONValue = .object([("type", .string("string")), ("minLength", .number("1")), ("maxLength", .number(String(thoughtLength)))])
         for tool in tools {
             let rest: [(key: String, value: JSONValue)] = [
                 ("tool", .object([("const", .string(tool.name))])),
-                ("arguments", ToolSchema.normalize(tool.parameters)),
+                ("arguments", parameters?(tool) ?? ToolSchema.normalize(tool.parameters)),
             ]
             options.append(.object([
                 ("type", .string("object")),

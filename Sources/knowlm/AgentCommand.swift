@@ -55,6 +55,10 @@ struct AgentRunCommand: AsyncParsableCommand {
     @Flag(help: "Write the thought before the action (ReAct order) instead of after it.") var thoughtFirst = false
     @Flag(inversion: .prefixedNo, help: "Choose between the allowed actions by the probability of each whole opening.") var scoreActions = true
     @Option(help: "Weight of the content-free prior in that choice (0: none).") var calibrationWeight: Float = 1.0
+    @Option(help: "Declared functions: call the one closest to the task (cosine of MiniLM embeddings of the task and the function's name and description) when it reaches this, else answer without a call; 0 leaves both to the model.")
+    var functionRelevance: Float = AgentOptions().functionRelevance
+    @Flag(help: "Declared functions: let the model write any numbers and keep every optional argument it fills (by default numbers come from the task and optional arguments the task does not mention are left out).")
+    var freeArguments = false
     @Flag(help: "Also print each step's prompt and the tools the action rules allowed.") var verbose = false
 
     func validate() throws {
@@ -104,6 +108,8 @@ struct AgentRunCommand: AsyncParsableCommand {
         options.actionSchema.thoughtFirst = thoughtFirst
         options.scoreActions = scoreActions
         options.calibrationWeight = calibrationWeight
+        options.functionRelevance = functionRelevance
+        options.groundArguments = !freeArguments
 
         func agent(functions: [ClientTool]) throws -> Agent {
             let registry = ToolRegistry((functionsOnly || (batch != nil && !functions.isEmpty) ? [] : builtins.tools) + functions)

@@ -3,6 +3,7 @@ import Testing
 import KnowLMCore
 @testable import KnowLMAgent
 import KnowLMKnowledge
+import KnowLMRuntime
 
 /// Tools that misbehave in every way a real tool can; the registry turns each into an
 /// observation and the caller goes on.
@@ -223,5 +224,81 @@ struct InvalidUTF8Tool: Tool {
         #expect(HallucinationDetector.claims(of: "Lima is the capital of Peru. It lies on the coast.") == ["Lima is the capital of Peru.", "It lies on the coast."])
         #expect(HallucinationDetector.claims(of: "Dr. Smith lives in the U.S. today.").count == 1)
         #expect(HallucinationDetector.claims(of: "  ").isEmpty)
+    }
+}
+
+/// Declared functions' arguments held to the task (`ArgumentGrounding`). The tasks are made up
+/// here; none comes from an evaluation set.
+@Suite struct ArgumentGroundingTests {
+    @Test func numbersWrittenInTheTask() {
+        #expect(ArgumentGrounding.numbers(in: "Ship 3 crates of 1,200 bolts at -4.5 degrees, weight 2e3 kg, for two days") == [3, 1200, -4.5, 2000, 2])
+        // Digits inside names and versions are numbers too; a hyphen between words is not a sign.
+        #expect(ArgumentGrounding.numbers(in: "room-12 then x-ray") == [12])
+        #expect(ArgumentGrounding.numbers(in: "no numbers here").isEmpty)
+    }
+
+    @Test func numericParametersTakeTheTasksNumbers() throws {
+        let schema = ToolSchema.normalize(try JSONValue.parse(#"""
+            {"type": "object", "properties": {"count": {"type": "integer"}, "price": {"type": "number"},
+             "mode": {"type": "integer", "enum": [1, 2]}, "name": {"type": "string"}}, "required": ["count"]}
+            """#))
+        let held = ArgumentGrounding.restrictNumbers(schema, task: "Order 4 lamps at 19.99 each")
+        #expect(held["properties"]?["count"]?["enum"] == .array([.number("4")]))
+        #expect(held["properties"]?["price"]?["enum"] == .array([.number("4"), .number("19.99")]))
+        #expect(held["properties"]?["mode"] == schema["properties"]?["mode"])
+        #expect(held["properties"]?["name"] == schema["properties"]?["name"])
+        // No number in the task: the parameter stays free, so a required value can be written.
+        #expect(ArgumentGrounding.restrictNumbers(schema, task: "Order some lamps") == schema)
+        // The held schema still compiles (enum of numbers; the enum itself is tested with the grammars).
+        _ = try JSONSchemaGrammar.compile(held)
+    }
+
+    @Test func optionalArgumentsTheTaskDoesNotMentionAreLeftOut() throws {
+        let schema = ToolSchema.normalize(try JSONValue.parse(#"""
+            {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}, "days": {"type": "integer"},
+             "detailed": {"type": "boolean"}, "tags": {"type": "array", "items": {"type": "string"}}}, "required": ["city"]}
+            """#))
+        let args = try JSONValue.parse(#"{"city": "Oslo", "unit": "kelvin", "days": 3, "detailed": true, "tags": ["rain", "snow"]}"#)
+        let kept = ArgumentGrounding.pruneOptional(args, parameters: schema, task: "Weather in Oslo for 3 days, will it rain or snow?")
+        #expect(kept == (try JSONValue.parse(#"{"city": "Oslo", "days": 3, "tags": ["rain", "snow"]}"#)))
+        // Mentioned values (as whole words) and named flags stay; required ones always do.
+        let all = ArgumentGrounding.pruneOptional(args, parameters: schema,
+                                                  task: "Detailed weather in kelvin for 3 days, rain and snow")
+        #expect(all == args)
+        let city = ArgumentGrounding.pruneOptional(try JSONValue.parse(#"{"city": "Bergen", "unit": "c"}"#), parameters: schema, task: "Weather in Oslo")
+        #expect(city == (try JSONValue.parse(#"{"city": "Bergen"}"#)))
+    }
+}
+
+@Suite struct NumberBindingTests {
+    static let box = ToolSchema.normalize(try! JSONValue.parse(#"""
+        {"type": "object", "properties": {"width": {"type": "integer"}, "depth": {"type": "integer"},
+         "wall_thickness": {"type": "number"}, "scale": {"type": "integer"}}, "required": ["width", "depth"]}
+        """#))
+
+    @Test func namedParametersTakeTheNumberAfterTheirName() {
+        let (bound, unused) = ArgumentGrounding.bindNumbers(Self.box, task: "A crate with depth 30, width of 45 cm and a wall thickness of 1.5")
+        #expect(bound == ["depth": 30, "width": 45, "wall_thickness": 1.5])
+        #expect(unused.isEmpty)
+        // One- and two-letter names must be followed at once ("a" the article is not "a").
+        let quad = ToolSchema.normalize(try! JSONValue.parse(#"{"type": "object", "properties": {"p": {"type": "integer"}, "q": {"type": "integer"}}, "required": ["p", "q"]}"#))
+        #expect(ArgumentGrounding.bindNumbers(quad, task: "take p = -7 and q=12").bound == ["p": -7, "q": 12])
+    }
+
+    @Test func unnamedRequiredParametersPairUpInOrder() {
+        let (bound, unused) = ArgumentGrounding.bindNumbers(Self.box, task: "Pack a box 20 by 35, scale 2")
+        #expect(bound == ["scale": 2, "width": 20, "depth": 35])
+        #expect(unused.isEmpty)
+        // More numbers than parameters: no guessing, the model chooses among those left.
+        let open = ArgumentGrounding.bindNumbers(Self.box, task: "Pack 3 boxes 20 by 35")
+        #expect(open.bound.isEmpty && open.unused == [3, 20, 35])
+        let held = ArgumentGrounding.restrictNumbers(Self.box, task: "Pack a box 20 by 35, scale 2")
+        #expect(held["properties"]?["depth"]?["enum"] == .array([.number("35")]))
+    }
+
+    @Test func anOptionalNumberAnotherArgumentTookIsLeftOut() throws {
+        let args = try JSONValue.parse(#"{"width": 20, "depth": 35, "scale": 35}"#)
+        #expect(ArgumentGrounding.pruneOptional(args, parameters: Self.box, task: "a box 20 by 35")
+                == (try JSONValue.parse(#"{"width": 20, "depth": 35}"#)))
     }
 }
