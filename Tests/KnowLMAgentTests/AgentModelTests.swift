@@ -89,6 +89,32 @@ struct AgentModelTests {
         #expect(try kb.agentRuns().first?.id == run.id)
     }
 
+    /// Declared functions with the real model and embedder (made-up functions and tasks): a
+    /// task one of them fits is answered by calling it with the task's numbers, bound to the
+    /// parameters the task names; a task none fits is answered without a call.
+    @Test func declaredFunctionsAreCalledWithTheTasksNumbersOrNotAtAll() async throws {
+        let llm = try Self.requireModel()
+        let embedder = try BERTEmbedder(folder: URL(fileURLWithPath: try ModelStore().resolve(ModelStore.defaultEmbedder)))
+        let tools = [
+            ClientTool(name: "book_flight", description: "Book a flight between two cities on a date.",
+                       parameters: try JSONValue.parse(#"{"type": "object", "properties": {"origin": {"type": "string"}, "destination": {"type": "string"}, "date": {"type": "string"}}, "required": ["origin", "destination", "date"]}"#)),
+            ClientTool(name: "paint_cost", description: "Estimate the cost of painting a wall.",
+                       parameters: try JSONValue.parse(#"{"type": "object", "properties": {"width": {"type": "number", "description": "Wall width in metres."}, "height": {"type": "number", "description": "Wall height in metres."}, "coats": {"type": "integer", "description": "Coats of paint (default 2)."}}, "required": ["width", "height"]}"#)),
+        ]
+        var options = AgentOptions()
+        options.maxSteps = 2
+        options.verify = false
+        options.record = false
+        let agent = try Agent(model: llm, registry: ToolRegistry(tools), embedder: embedder, options: options)
+        let run = await agent.run("How much will it cost to paint a wall with a height of 3 and a width of 7.5 metres?")
+        let call = try #require(run.call, "no call: \(run.answer ?? run.error ?? "")")
+        #expect(call.tool == "paint_cost")
+        #expect(call.arguments["width"] == .number("7.5") && call.arguments["height"] == .number("3"))
+        #expect(call.arguments["coats"] == nil, "an optional argument the task does not mention: \(call.arguments.serialized())")
+        let unrelated = await agent.run("Who composed the Moonlight Sonata?")
+        #expect(unrelated.call == nil && unrelated.outcome == .answered, "\(unrelated.call.map { $0.tool } ?? "")")
+    }
+
     @Test func everyKindOfToolFailureIsRecordedAndTheRunGoesOn() async throws {
         let llm = try Self.requireModel()
         let scratch = try ScratchFolder()
