@@ -72,6 +72,17 @@ public final class RemoteModel: LanguageModel, @unchecked Sendable {
         return id
     }
 
+    /// `firstModel` for async callers: the blocking transfer runs on a Dispatch thread, so it
+    /// never holds one of Swift concurrency's few threads (which a server in the same process
+    /// may need to answer this very request).
+    public static func firstModel(endpoint: String, apiKey: String?) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try firstModel(endpoint: endpoint, apiKey: apiKey) as String })
+            }
+        }
+    }
+
     static func errorMessage(_ body: String) -> String {
         let value = try? JSONValue.parse(body)
         return value?["error"]?["message"]?.stringValue ?? value?["error"]?.stringValue ?? String(body.prefix(300))
