@@ -147,9 +147,7 @@ public final class Agent: @unchecked Sendable {
                 var relevance: [(action: String, score: Float)] = []
                 if options.functionRelevance > 0, let embedder, let taskEmbedding, !allowed.isEmpty,
                    allowed.allSatisfy({ $0.kind == .client }) {
-                    let similarities = try embedder.embed(allowed.map(Self.functionText)).map { vector in
-                        zip(vector, taskEmbedding).reduce(Float(0)) { $0 + $1.0 * $1.1 }
-                    }
+                    let similarities = try embedder.embed(allowed.map(Self.functionText)).map { Self.dot($0, taskEmbedding) }
                     relevance = zip(allowed, similarities).map { ("relevance \($0.name)", $1) }
                     let best = similarities.indices.max { similarities[$0] < similarities[$1] }!
                     if similarities[best] >= options.functionRelevance {
@@ -383,7 +381,8 @@ public final class Agent: @unchecked Sendable {
         let cacheable = !grounded && fixedAnswer == nil
         var key = tools.map(\.name).joined(separator: ",") + (finalAnswer ? "+final" : "")
         if options.groundArguments, tools.contains(where: { $0.kind == .client }) {
-            key += " " + ArgumentGrounding.numbers(in: task).map { String($0) }.joined(separator: ",")
+            // The held numbers depend on the task's words too (which number follows which name).
+            key += "\u{0}" + task
         }
         if cacheable, let cached = lock.withLock({ grammarCache[key] }) { return cached }
         let schema = options.actionSchema.schema(tools: tools, finalAnswer: finalAnswer, groundedAnswer: grounded, fixedAnswer: fixedAnswer,
@@ -460,13 +459,16 @@ public final class Agent: @unchecked Sendable {
         var candidates = bank.filter { clientOnly ? $0.declaredTools != nil : ($0.declaredTools == nil && $0.toolNames.isSubset(of: names)) }
         if let embedding, let embedder, candidates.count > 1 {
             let vectors = try embedder.embed(candidates.map(\.task))
-            let scored = zip(candidates, vectors).map { ($0, zip($1, embedding).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
+            let scored = zip(candidates, vectors).map { ($0, Self.dot($1, embedding)) }
             candidates = scored.sorted { $0.1 > $1.1 }.map(\.0)
         }
         for example in candidates where chosen.count < options.examples { chosen.append(example) }
         // The most similar example goes last, nearest the task.
         return chosen.reversed()
     }
+
+    /// The cosine of two of the embedder's (unit-length) vectors.
+    static func dot(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(Float(0)) { $0 + $1.0 * $1.1 } }
 
     /// What a declared function is compared with the task by: its name in words and its description.
     static func functionText(_ tool: any Tool) -> String {

@@ -18,21 +18,16 @@ public enum ArgumentGrounding {
     /// (as 1000), and the number words "zero" to "twenty".
     public static func numbers(in text: String) -> [Double] {
         var out: [Double] = []
-        func add(_ d: Double) { if d.isFinite, !out.contains(d) { out.append(d) } }
-        let pattern = #"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?"#
-        if let regex = try? NSRegularExpression(pattern: pattern) {
-            let ns = text as NSString
-            for m in regex.matches(in: text, range: NSRange(location: 0, length: ns.length)) {
-                if let d = Double(ns.substring(with: m.range).replacingOccurrences(of: ",", with: "")) { add(d) }
-            }
-        }
-        for word in words(text) { if let n = numberWords.firstIndex(of: word) { add(Double(n)) } }
+        for case .number(let d) in pieces(text) where d.isFinite && !out.contains(d) { out.append(d) }
         return out
     }
 
     static let numberWords = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
                               "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
                               "nineteen", "twenty"]
+
+    /// Whether `d` can be written as a JSON integer.
+    static func isInteger(_ d: Double) -> Bool { d == d.rounded() && abs(d) < 9e15 }
 
     /// Lower-case alphanumeric words.
     static func words(_ text: String) -> [String] {
@@ -45,6 +40,7 @@ public enum ArgumentGrounding {
     /// The task as words and numbers, in order (punctuation dropped).
     static func pieces(_ text: String) -> [Piece] {
         var out: [Piece] = []
+        // A number (sign, thousands commas, decimals, exponent; not inside a word), or a word.
         let pattern = #"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[\p{L}\p{N}]+"#
         guard let regex = try? NSRegularExpression(pattern: pattern) else { return out }
         let ns = text as NSString
@@ -90,7 +86,7 @@ public enum ArgumentGrounding {
         var usedAt = Set<Int>()
         var bound: [String: Double] = [:]
         func fits(_ d: Double, _ schema: JSONValue) -> Bool {
-            schema["type"]?.stringValue != "integer" || (d == d.rounded() && abs(d) < 9e15)
+            schema["type"]?.stringValue != "integer" || isInteger(d)
         }
         for (name, schema) in numeric {
             let w = nameWords(name)
@@ -133,7 +129,7 @@ public enum ArgumentGrounding {
             guard case .object(let schema) = property.value, property.value["enum"] == nil, property.value["const"] == nil,
                   let type = property.value["type"]?.stringValue, type == "integer" || type == "number" else { return property }
             let candidates = bound[property.key].map { [$0] } ?? (unused.isEmpty ? found : unused)
-            let values = type == "integer" ? candidates.filter { $0 == $0.rounded() && abs($0) < 9e15 } : candidates
+            let values = type == "integer" ? candidates.filter(isInteger) : candidates
             guard !values.isEmpty else { return property }
             let literals = values.map { JSONValue.number(literal($0, integer: type == "integer")) }
             return (property.key, .object(schema.filter { $0.key != "type" } + [("enum", .array(literals))]))
@@ -168,7 +164,7 @@ public enum ArgumentGrounding {
                 }
             case .bool:
                 // A flag is kept when the task names it (a word of the parameter's name).
-                return words(name.replacingOccurrences(of: "_", with: " ")).contains { $0.count >= 4 && taskWords.contains($0) }
+                return nameWords(name).contains { $0.count >= 4 && taskWords.contains($0) }
             case .array(let items):
                 return !items.isEmpty && items.allSatisfy { mentioned($0, name: name) }
             case .object(let inner):

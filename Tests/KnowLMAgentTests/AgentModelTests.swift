@@ -111,6 +111,10 @@ struct AgentModelTests {
         #expect(call.tool == "paint_cost")
         #expect(call.arguments["width"] == .number("7.5") && call.arguments["height"] == .number("3"))
         #expect(call.arguments["coats"] == nil, "an optional argument the task does not mention: \(call.arguments.serialized())")
+        // The same numbers tied to the other names: the grammar is built for this task, not reused.
+        let swapped = await agent.run("How much will it cost to paint a wall with a width of 3 and a height of 7.5 metres?")
+        let other = try #require(swapped.call)
+        #expect(other.arguments["width"] == .number("3") && other.arguments["height"] == .number("7.5"))
         let unrelated = await agent.run("Who composed the Moonlight Sonata?")
         #expect(unrelated.call == nil && unrelated.outcome == .answered, "\(unrelated.call.map { $0.tool } ?? "")")
     }
