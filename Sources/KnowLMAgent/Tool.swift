@@ -128,6 +128,8 @@ public final class ToolRegistry: @unchecked Sendable {
 
     /// Runs `body` in its own task and returns its result, or `.timedOut` after `limit` — without
     /// waiting for a body that ignores cancellation (it is cancelled and left to end by itself).
+    static let deadlines = DispatchQueue(label: "knowlm.tool-deadlines", qos: .userInitiated)
+
     static func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async -> TimedOutcome<T> {
         let once = OnceBox<TimedOutcome<T>>()
         return await withTaskCancellationHandler {
@@ -143,9 +145,11 @@ public final class ToolRegistry: @unchecked Sendable {
                 }
                 // The deadline is kept by Dispatch, not by a task: when every cooperative
                 // thread is busy (other callers blocked in the model) a sleeping task would not
-                // wake in time.
+                // wake in time. On a serial queue of its own, which Dispatch serves with a new
+                // thread when its pool is saturated; the global queue is not (a tool-timeout
+                // test once saw its 0.3 s deadline fire after 3 s there, under load).
                 let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
-                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+                Self.deadlines.asyncAfter(deadline: .now() + seconds) {
                     once.resume(.timedOut)
                     work.cancel()
                 }
