@@ -87,9 +87,44 @@ static float kl_tinyblas_f16_emul(int k, const float *x, int nx, const float *y)
     return kl_hsum16(acc);
 }
 
-size_t kl_attention_llamacpp_scratch(int n_kv_pad, int d, int dv) {
+static size_t kl_attention_rows_scratch(int n_kv_pad, int d, int dv) {
     /* qf[d] + kf[d] + s[n_kv_pad] + pf[n_kv_pad] + acc[dv*64] */
     return (size_t)2 * d + (size_t)2 * n_kv_pad + (size_t)dv * 64;
+}
+
+size_t kl_attention_llamacpp_scratch_for(int n_kv_pad, int d, int dv, int n_tokens) {
+    size_t size = kl_attention_rows_scratch(n_kv_pad, d, dv);
+#if defined(__x86_64__) || defined(__i386__)
+    if (n_tokens >= 2 && kl_internal_active_isa() >= 2) size += kl_attention_batch_scratch(n_kv_pad, d, dv);
+#else
+    (void)n_tokens;
+#endif
+    return size;
+}
+
+size_t kl_attention_llamacpp_scratch(int n_kv_pad, int d, int dv) {
+    return kl_attention_llamacpp_scratch_for(n_kv_pad, d, dv, 2);
+}
+
+void kl_attention_llamacpp_heads(int n_heads, size_t q_head_stride, size_t out_head_stride,
+                                 int n_q, int n_kv, int n_kv_pad, int d, int dv,
+                                 const float *q, size_t q_stride,
+                                 const uint16_t *k, size_t k_stride,
+                                 const uint16_t *v, size_t v_stride,
+                                 const float *mask, size_t mask_stride, float kq_scale,
+                                 int n_tokens, float *scratch, float *out, size_t out_stride) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (kl_internal_active_isa() >= 2 && d % 16 == 0 && dv % 16 == 0) {
+        kl_attention_llamacpp_avx512_heads(n_heads, q_head_stride, out_head_stride, n_q, n_kv, n_kv_pad, d, dv,
+                                           q, q_stride, k, k_stride, v, v_stride, mask, mask_stride, kq_scale,
+                                           n_tokens, scratch, out, out_stride);
+        return;
+    }
+#endif
+    for (int h = 0; h < n_heads; ++h)
+        kl_attention_llamacpp_reference(n_q, n_kv, n_kv_pad, d, dv, q + h * q_head_stride, q_stride, k, k_stride,
+                                        v, v_stride, mask, mask_stride, kq_scale, n_tokens, scratch,
+                                        out + h * out_head_stride, out_stride);
 }
 
 int kl_attention_llamacpp_is_fast(void) {

@@ -91,12 +91,13 @@ AI float dot_vec_f16(int d, const uint16_t *k, const float *q) {
     return (float)sumf;
 }
 
-void kl_attention_llamacpp_avx512(int n_q, int n_kv, int n_kv_pad, int d, int dv,
-                                  const float *q, size_t q_stride,
-                                  const uint16_t *k, size_t k_stride,
-                                  const uint16_t *v, size_t v_stride,
-                                  const float *mask, size_t mask_stride, float kq_scale,
-                                  int n_tokens, float *scratch, float *out, size_t out_stride) {
+/* One query row at a time (every shape; the only path for one-token batches). */
+static void att_rows(int n_q, int n_kv, int n_kv_pad, int d, int dv,
+                     const float *q, size_t q_stride,
+                     const uint16_t *k, size_t k_stride,
+                     const uint16_t *v, size_t v_stride,
+                     const float *mask, size_t mask_stride, float kq_scale,
+                     int n_tokens, float *scratch, float *out, size_t out_stride) {
     if (n_kv_pad < n_kv) n_kv_pad = n_kv;
     float *qf = scratch;
     float *s = qf + 2 * d;              /* scratch layout of kl_attention_llamacpp_scratch */
@@ -196,6 +197,196 @@ void kl_attention_llamacpp_avx512(int n_q, int n_kv, int n_kv_pad, int d, int dv
             }
         }
     }
+}
+
+
+/* ---- Batches (tinyBLAS shapes): both products as register-tiled GEMMs ------------------------
+ *
+ * For n_tokens >= 2 and n_kv_pad % 16 == 0 llama.cpp runs both products through tinyBLAS, where
+ * each output is one 16-lane accumulator (lane = summation index mod 16, fma in index order)
+ * reduced by the hsum16 tree. The same sums are formed here 4 x 4 outputs at a time: q.k for
+ * 4 query rows x 4 keys (each fp16 key chunk converted once for 4 rows), p.V for 4 rows x 4
+ * channels over V transposed once per call (shared by every head of the group), and the 16
+ * accumulators reduced together by hsum16x16 (the hsum16 tree, vectorised across outputs).
+ * Only cells that cannot change a bit are skipped: keys outside a row's unmasked range (their
+ * score is -inf, their p is 0) and 16-blocks of p that are all 0. */
+
+/* F[4l + m] = hsum16(a[4m + l]), each with exactly hsum16's additions. */
+AI __m512 hsum16x16(const __m512 *a) {
+    __m512 s[8], u[4], w[2];
+    for (int m = 0; m < 8; ++m)  /* lo256 + hi256 of a[2m] and a[2m+1] */
+        s[m] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * m], a[2 * m + 1], 0x44),
+                             _mm512_shuffle_f32x4(a[2 * m], a[2 * m + 1], 0xEE));
+    for (int n = 0; n < 4; ++n)  /* lo128 + hi128: lane l holds a[4n + l]'s four */
+        u[n] = _mm512_add_ps(_mm512_shuffle_f32x4(s[2 * n], s[2 * n + 1], 0x88),
+                             _mm512_shuffle_f32x4(s[2 * n], s[2 * n + 1], 0xDD));
+    for (int k = 0; k < 2; ++k)  /* (0 + 2, 1 + 3) */
+        w[k] = _mm512_add_ps(_mm512_shuffle_ps(u[2 * k], u[2 * k + 1], 0x44),
+                             _mm512_shuffle_ps(u[2 * k], u[2 * k + 1], 0xEE));
+    /* 0 + 1 */
+    return _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], 0x88), _mm512_shuffle_ps(w[0], w[1], 0xDD));
+}
+
+AI void store4x4(__m512 f, float *out, size_t ld, int rows) {
+    _mm_storeu_ps(out, _mm512_castps512_ps128(f));
+    if (rows > 1) _mm_storeu_ps(out + ld, _mm512_extractf32x4_ps(f, 1));
+    if (rows > 2) _mm_storeu_ps(out + 2 * ld, _mm512_extractf32x4_ps(f, 2));
+    if (rows > 3) _mm_storeu_ps(out + 3 * ld, _mm512_extractf32x4_ps(f, 3));
+}
+
+/* Sums over n (a multiple of 16) of fp16 x[m][i] * float y[l][i] for 4 y rows x 4 x rows:
+ * result lane l holds y row l's four. */
+AI __m512 tile4x4(int n, const float *const y[4], const uint16_t *const x[4]) {
+    __m512 a[16];
+    for (int t = 0; t < 16; ++t) a[t] = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        const __m512 x0 = ld_h(x[0] + i), x1 = ld_h(x[1] + i), x2 = ld_h(x[2] + i), x3 = ld_h(x[3] + i);
+        for (int l = 0; l < 4; ++l) {
+            const __m512 yl = _mm512_loadu_ps(y[l] + i);
+            a[l] = _mm512_fmadd_ps(x0, yl, a[l]);
+            a[4 + l] = _mm512_fmadd_ps(x1, yl, a[4 + l]);
+            a[8 + l] = _mm512_fmadd_ps(x2, yl, a[8 + l]);
+            a[12 + l] = _mm512_fmadd_ps(x3, yl, a[12 + l]);
+        }
+    }
+    return hsum16x16(a);
+}
+
+#define KL_ATT_ROWS 32
+
+size_t kl_attention_batch_scratch(int n_kv_pad, int d, int dv) {
+    const size_t vt = (((size_t)dv * n_kv_pad + 1) / 2 + 15) & ~(size_t)15;
+    return vt + (size_t)KL_ATT_ROWS * d + (size_t)KL_ATT_ROWS * n_kv_pad;
+}
+
+void kl_attention_llamacpp_avx512_heads(int n_heads, size_t q_head_stride, size_t out_head_stride,
+                                        int n_q, int n_kv, int n_kv_pad, int d, int dv,
+                                        const float *q, size_t q_stride,
+                                        const uint16_t *k, size_t k_stride,
+                                        const uint16_t *v, size_t v_stride,
+                                        const float *mask, size_t mask_stride, float kq_scale,
+                                        int n_tokens, float *scratch, float *out, size_t out_stride) {
+    if (n_kv_pad < n_kv) n_kv_pad = n_kv;
+    if (n_tokens < 2 || n_kv_pad % 16 != 0 || n_kv < 1) {
+        for (int h = 0; h < n_heads; ++h)
+            att_rows(n_q, n_kv, n_kv_pad, d, dv, q + h * q_head_stride, q_stride, k, k_stride, v, v_stride,
+                     mask, mask_stride, kq_scale, n_tokens, scratch, out + h * out_head_stride, out_stride);
+        return;
+    }
+    const size_t ldv = (size_t)n_kv_pad;
+    uint16_t *vt = (uint16_t *)scratch;
+    float *qh = scratch + ((((size_t)dv * n_kv_pad + 1) / 2 + 15) & ~(size_t)15);
+    float *S = qh + (size_t)KL_ATT_ROWS * d;
+    float *rest = S + (size_t)KL_ATT_ROWS * n_kv_pad;   /* att_rows' scratch, for fully masked rows */
+
+    for (int i0 = 0; i0 < n_q; i0 += KL_ATT_ROWS) {
+        const int nr = n_q - i0 < KL_ATT_ROWS ? n_q - i0 : KL_ATT_ROWS;
+        /* each row's unmasked keys lie in [lo, hi); its 16-blocks in [blo, bhi) */
+        int lo[KL_ATT_ROWS], hi[KL_ATT_ROWS], blo[KL_ATT_ROWS], bhi[KL_ATT_ROWS];
+        int Jlo = n_kv_pad, Jhi = 0;
+        for (int r = 0; r < nr; ++r) {
+            const float *mi = mask + (size_t)(i0 + r) * mask_stride;
+            int a = 0, b = n_kv;
+            while (a < n_kv && mi[a] == -INFINITY) ++a;
+            while (b > a && mi[b - 1] == -INFINITY) --b;
+            lo[r] = a; hi[r] = b;
+            if (a >= b) { blo[r] = bhi[r] = 0; continue; }
+            blo[r] = a & ~15; bhi[r] = (b + 15) & ~15;
+            if (blo[r] < Jlo) Jlo = blo[r];
+            if (bhi[r] > Jhi) Jhi = bhi[r];
+        }
+        /* V^T over [Jlo, Jhi), zero past n_kv, 16 keys at a time */
+        for (int jb = Jlo; jb < Jhi; jb += 16) {
+            for (int c = 0; c < dv; ++c) {
+                uint16_t *dst = vt + (size_t)c * ldv + jb;
+                for (int t = 0; t < 16; ++t) dst[t] = jb + t < n_kv ? v[(size_t)(jb + t) * v_stride + c] : 0;
+            }
+        }
+        for (int h = 0; h < n_heads; ++h) {
+            const float *qb = q + h * q_head_stride + (size_t)i0 * q_stride;
+            float *ob = out + h * out_head_stride + (size_t)i0 * out_stride;
+            for (int r = 0; r < nr; ++r)
+                for (int c = 0; c < d; c += 16)
+                    _mm512_storeu_ps(qh + (size_t)r * d + c,
+                                     _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(qb + (size_t)r * q_stride + c),
+                                                                     _MM_FROUND_TO_NEAREST_INT)));
+            /* q.k, 4 rows x 4 keys */
+            for (int r = 0; r < nr; r += 4) {
+                int a = n_kv, b = 0;
+                for (int l = r; l < r + 4 && l < nr; ++l)
+                    if (lo[l] < hi[l]) { if (lo[l] < a) a = lo[l]; if (hi[l] > b) b = hi[l]; }
+                if (a >= b) continue;
+                const float *y[4];
+                for (int l = 0; l < 4; ++l) y[l] = qh + (size_t)(r + l < nr ? r + l : nr - 1) * d;
+                for (int j = a & ~3; j < b; j += 4) {
+                    const uint16_t *x[4];
+                    for (int m = 0; m < 4; ++m) x[m] = k + (size_t)(j + m < n_kv ? j + m : n_kv - 1) * k_stride;
+                    store4x4(tile4x4(d, y, x), S + (size_t)r * n_kv_pad + j, n_kv_pad, 4);
+                }
+            }
+            /* soft_max per row, p rounded to fp16 as llama.cpp converts it for the V product */
+            for (int r = 0; r < nr; ++r) {
+                float *s = S + (size_t)r * n_kv_pad;
+                if (lo[r] >= hi[r]) { memset(s + Jlo, 0, sizeof(float) * (size_t)(Jhi - Jlo)); continue; }
+                const float *mi = mask + (size_t)(i0 + r) * mask_stride;
+                float max = -INFINITY;
+                for (int j = blo[r]; j < bhi[r]; ++j) {
+                    float w = -INFINITY;
+                    if (j >= lo[r] && j < hi[r] && mi[j] != -INFINITY) {
+                        w = s[j] * kq_scale;
+                        w += 1.0f * mi[j];
+                    }
+                    s[j] = w;
+                    max = w > max ? w : max;
+                }
+                const __m512 vmax = _mm512_set1_ps(max);
+                double sum = 0.0;
+                for (int j = blo[r]; j < bhi[r]; j += 16) {
+                    const __m512 e = v_expf(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmax));
+                    _mm512_storeu_ps(s + j, e);
+                    sum += (double)hsum16(e);
+                }
+                sum = 1.0 / sum;
+                const __m512 vinv = _mm512_set1_ps((float)sum);
+                for (int j = blo[r]; j < bhi[r]; j += 16)
+                    _mm512_storeu_ps(s + j, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(s + j), vinv),
+                                                                            _MM_FROUND_TO_NEAREST_INT)));
+                memset(s + Jlo, 0, sizeof(float) * (size_t)(blo[r] - Jlo));
+                memset(s + bhi[r], 0, sizeof(float) * (size_t)(Jhi - bhi[r]));
+            }
+            /* p.V, 4 rows x 4 channels */
+            for (int r = 0; r < nr; r += 4) {
+                int a = n_kv_pad, b = 0;
+                for (int l = r; l < r + 4 && l < nr; ++l)
+                    if (lo[l] < hi[l]) { if (blo[l] < a) a = blo[l]; if (bhi[l] > b) b = bhi[l]; }
+                if (a >= b) continue;
+                const int rows = nr - r < 4 ? nr - r : 4;
+                const float *y[4];
+                for (int l = 0; l < 4; ++l) y[l] = S + (size_t)(r + l < nr ? r + l : nr - 1) * n_kv_pad + a;
+                for (int c = 0; c < dv; c += 4) {
+                    const uint16_t *x[4];
+                    for (int m = 0; m < 4; ++m) x[m] = vt + (size_t)(c + m) * ldv + a;
+                    store4x4(tile4x4(b - a, y, x), ob + (size_t)r * out_stride + c, out_stride, rows);
+                }
+            }
+            /* rows with every key masked: as the row kernel has it */
+            for (int r = 0; r < nr; ++r)
+                if (lo[r] >= hi[r])
+                    att_rows(1, n_kv, n_kv_pad, d, dv, qb + (size_t)r * q_stride, q_stride, k, k_stride, v, v_stride,
+                             mask + (size_t)(i0 + r) * mask_stride, mask_stride, kq_scale, n_tokens, rest,
+                             ob + (size_t)r * out_stride, out_stride);
+        }
+    }
+}
+
+void kl_attention_llamacpp_avx512(int n_q, int n_kv, int n_kv_pad, int d, int dv,
+                                  const float *q, size_t q_stride,
+                                  const uint16_t *k, size_t k_stride,
+                                  const uint16_t *v, size_t v_stride,
+                                  const float *mask, size_t mask_stride, float kq_scale,
+                                  int n_tokens, float *scratch, float *out, size_t out_stride) {
+    kl_attention_llamacpp_avx512_heads(1, 0, 0, n_q, n_kv, n_kv_pad, d, dv, q, q_stride, k, k_stride, v, v_stride,
+                                       mask, mask_stride, kq_scale, n_tokens, scratch, out, out_stride);
 }
 
 #if defined(__clang__)

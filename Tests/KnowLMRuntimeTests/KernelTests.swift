@@ -309,6 +309,7 @@ private enum KernelGoldens {
     [1, 70, 90, 64, 80, 1],
     [7, 7, 256, 256, 256, 7], [33, 290, 512, 64, 64, 33], [5, 44, 44, 96, 48, 5],
     [4, 50, 60, 32, 32, 4], [6, 40, 64, 32, 48, 9], [1, 20, 256, 64, 64, 5], [9, 300, 512, 256, 256, 12],
+    [45, 301, 512, 64, 32, 45], [2, 3, 16, 16, 16, 2],
 ])
 func kernelAttentionVectorMatchesReference(shape: [Int]) {
     let (nq, nkv, pad, d, dv, nTokens) = (shape[0], shape[1], shape[2], shape[3], shape[4], shape[5])
@@ -338,4 +339,38 @@ func kernelAttentionVectorMatchesReference(shape: [Int]) {
     let differing = zip(reference, vector).filter { $0.bitPattern != $1.bitPattern }.count
     #expect(!reference.contains { $0.isNaN })
     #expect(differing == 0, "\(differing) of \(reference.count) outputs differ from the reference for \(shape)")
+}
+
+/// Several query heads over one K/V head (grouped-query attention) in one call, with a sliding
+/// window (rows whose unmasked keys start late): the bits of one reference call per head.
+@Test(arguments: [[3, 37, 200, 256, 64, 64, 37], [4, 70, 256, 256, 256, 256, 70], [2, 5, 40, 256, 32, 32, 5]])
+func kernelAttentionHeadsMatchOneCallPerHead(shape: [Int]) {
+    let (heads, nq, nkv, pad, d, dv, nTokens) = (shape[0], shape[1], shape[2], shape[3], shape[4], shape[5], shape[6])
+    var rng = SystemRandomNumberGenerator()
+    func randoms(_ count: Int, _ scale: Float) -> [Float] { (0..<count).map { _ in Float.random(in: -scale...scale, using: &rng) } }
+    let q = randoms(nq * heads * d, 2)   // rows of heads * d
+    let k = randoms(nkv * d, 2).map { kl_fp32_to_fp16($0) }
+    let v = randoms(nkv * dv, 3).map { kl_fp32_to_fp16($0) }
+    var mask = [Float](repeating: 0, count: nq * nkv)
+    for i in 0..<nq {
+        let p = nkv - nq + i
+        for j in 0..<nkv where j > p || p - j >= 33 { mask[i * nkv + j] = -.infinity }
+    }
+    let scratch = [Float](repeating: .nan, count: kl_attention_llamacpp_scratch(Int32(pad), Int32(d), Int32(dv)))
+    var expected = [Float](repeating: .nan, count: nq * heads * dv)
+    var got = expected
+    var s1 = scratch, s2 = scratch
+    for h in 0..<heads {
+        q.withUnsafeBufferPointer { qp in
+            expected.withUnsafeMutableBufferPointer { op in
+                kl_attention_llamacpp_reference(Int32(nq), Int32(nkv), Int32(pad), Int32(d), Int32(dv), qp.baseAddress! + h * d, heads * d,
+                                                k, d, v, dv, mask, nkv, 0.0625, Int32(nTokens), &s1, op.baseAddress! + h * dv, heads * dv)
+            }
+        }
+    }
+    kl_attention_llamacpp_heads(Int32(heads), d, dv, Int32(nq), Int32(nkv), Int32(pad), Int32(d), Int32(dv), q, heads * d,
+                                k, d, v, dv, mask, nkv, 0.0625, Int32(nTokens), &s2, &got, heads * dv)
+    let differing = zip(expected, got).filter { $0.bitPattern != $1.bitPattern }.count
+    #expect(!expected.contains { $0.isNaN })
+    #expect(differing == 0, "\(differing) of \(expected.count) outputs differ for \(shape)")
 }

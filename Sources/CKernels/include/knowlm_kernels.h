@@ -100,8 +100,22 @@ void kl_gemm(int wtype, int64_t k, const void *W, size_t w_row_bytes,
  *    before the mask (1.0 for Gemma 3).
  * n_tokens: tokens in llama.cpp's ubatch (ne11 of its KQ product): 1 selects ggml_vec_dot_f16,
  *    >= 2 llamafile tinyBLAS. Independent of how the caller splits the n_q rows.
- * scratch: kl_attention_llamacpp_scratch(n_kv_pad, d, dv) floats (2*d + 2*n_kv_pad + 64*dv). */
+ * scratch: kl_attention_llamacpp_scratch(n_kv_pad, d, dv) floats (with AVX-512 the batch path
+ *    also holds V transposed and 32 rows of q and scores). */
 size_t kl_attention_llamacpp_scratch(int n_kv_pad, int d, int dv);
+/* The scratch a call with this n_tokens needs (less for one-token batches, which never take
+ * the batch path). */
+size_t kl_attention_llamacpp_scratch_for(int n_kv_pad, int d, int dv, int n_tokens);
+/* kl_attention_llamacpp for n_heads query heads that share one K/V head (grouped-query
+ * attention): head h reads q + h*q_head_stride and writes out + h*out_head_stride. The same bits
+ * as one call per head; faster, as the batch path transposes V once for all of them. */
+void kl_attention_llamacpp_heads(int n_heads, size_t q_head_stride, size_t out_head_stride,
+                                 int n_q, int n_kv, int n_kv_pad, int d, int dv,
+                                 const float *q, size_t q_stride,
+                                 const uint16_t *k, size_t k_stride,
+                                 const uint16_t *v, size_t v_stride,
+                                 const float *mask, size_t mask_stride, float kq_scale,
+                                 int n_tokens, float *scratch, float *out, size_t out_stride);
 
 /* Attention over the same fp16 K/V cache and mask layout, vectorised (AVX2/FMA/F16C, scalar
  * fallback) in no particular summation order: for CPUs where the exact emulation above has

@@ -333,11 +333,33 @@ public final class Transformer: @unchecked Sendable {
         let qStride = c.headCount * dk, kStride = c.kvHeadCount * dk, vStride = c.kvHeadCount * dv
         let scale = c.scalesQueries ? 1 : c.attentionScale
         let exact = Self.exactAttention
-        let scratchSize = exact ? kl_attention_llamacpp_scratch(Int32(padded), Int32(dk), Int32(dv)) : max(1, active)
-        // Work items: (head, block of query rows). Results do not depend on the split.
+        let scratchSize = exact ? kl_attention_llamacpp_scratch_for(Int32(padded), Int32(dk), Int32(dv), Int32(n)) : max(1, active)
+        // Work items: (head, block of query rows), or for long batches (kv head, block of rows)
+        // so that the heads sharing a K/V head share its transposed V. Results do not depend
+        // on the split.
         let rowBlock = max(1, min(n, 32))
         let blocks = (n + rowBlock - 1) / rowBlock
         let q = state.q + rowOffset * qStride, out = state.attended.floats + rowOffset * c.headCount * dv
+        if exact, group > 1, blocks >= 4 {
+            state.threads.parallelFor(c.kvHeadCount * blocks) { items in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchSize)
+                defer { scratch.deallocate() }
+                for item in items {
+                    // Causal rows cost more the later they are, and each thread takes a
+                    // contiguous range of items: pair the first block with the last, the second
+                    // with the one before it, and so on, so the ranges weigh the same.
+                    let g = item / blocks, i = item % blocks
+                    let r0 = (i % 2 == 0 ? i / 2 : blocks - 1 - i / 2) * rowBlock
+                    let rows = min(rowBlock, n - r0), h = g * group
+                    kl_attention_llamacpp_heads(Int32(group), dk, dv, Int32(rows), Int32(active), Int32(padded), Int32(dk), Int32(dv),
+                                                q + r0 * qStride + h * dk, qStride,
+                                                cache.halfKeys + g * dk, kStride, cache.halfValues + g * dv, vStride,
+                                                mask + r0 * slots, slots, scale, Int32(n),
+                                                scratch, out + r0 * c.headCount * dv + h * dv, c.headCount * dv)
+                }
+            }
+            return
+        }
         state.threads.parallelFor(c.headCount * blocks) { items in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchSize)
             defer { scratch.deallocate() }
