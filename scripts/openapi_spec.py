@@ -128,7 +128,7 @@ spec = {
           "task": {"type": "string", "minLength": 1, "maxLength": 4000},
           "tools": {"type": ["array", "null"], "items": {"enum": ["kg_query", "kg_neighbors", "kb_search", "ask", "calculator", "current_time", "extract"]}},
           "functions": {"type": ["array", "null"], "items": {"type": "object"}, "description": "Functions the caller answers (OpenAI tools format); calling one ends the run."},
-          "max_steps": {"type": ["integer", "null"], "minimum": 1, "maximum": 12}, "verify": {"type": ["boolean", "null"]}, "stream": {"type": ["boolean", "null"]}}},
+          "max_steps": {"type": ["integer", "null"], "minimum": 1, "maximum": 12}, "verify": {"type": ["boolean", "null"]}, "knowledge_first": {"type": ["boolean", "null"]}, "stream": {"type": ["boolean", "null"]}}},
       "AgentRun": {"type": "object", "required": ["answer", "outcome", "steps", "verification", "seconds"], "properties": {
           "run_id": {"type": "string"}, "answer": {"type": ["string", "null"]}, "outcome": {"enum": ["answered", "forced", "call", "failed", "cancelled"]},
           "steps": {"type": "array", "items": {"type": "object", "required": ["step", "thought", "outcome"]}},

@@ -36,6 +36,13 @@ public struct AgentOptions: Sendable {
     /// Declared functions' numeric arguments are taken from the numbers in the task, and
     /// optional arguments the task does not mention are left out (`ArgumentGrounding`).
     public var groundArguments = true
+    /// Knowledge first: when the task asks about something the knowledge graph has facts on
+    /// (the retriever finds a fact for the relation asked, or computes the answer), the first
+    /// step gives the task to the `ask` tool, as a retrieval-augmented agent retrieves before it
+    /// plans; from the second step on the model decides, as usual, whether to answer from what
+    /// came back or to go on. Tasks the graph knows nothing about start with the model's choice.
+    /// (A 270M model picked `current_time` or `calculator` for many questions the graph answers.)
+    public var knowledgeFirst = true
     /// Record the run in the knowledge base's log.
     public var record = true
     public var rules = ActionRules()
@@ -98,6 +105,8 @@ public final class Agent: @unchecked Sendable {
     public let kb: KnowledgeBase?
     public let embedder: (any TextEmbedder)?
     public let detector: HallucinationDetector?
+    /// Finds what the knowledge graph has on a task (for `knowledgeFirst`).
+    public let retriever: Retriever?
     public var options: AgentOptions
     let prompts: PromptLibrary
     let bank: [WorkedExample]
@@ -105,8 +114,10 @@ public final class Agent: @unchecked Sendable {
     private let lock = NSLock()
 
     public init(model: any LanguageModel, registry: ToolRegistry, kb: KnowledgeBase? = nil, embedder: (any TextEmbedder)? = nil,
-                detector: HallucinationDetector? = nil, options: AgentOptions = AgentOptions(), prompts: PromptLibrary? = nil) throws {
+                detector: HallucinationDetector? = nil, retriever: Retriever? = nil, options: AgentOptions = AgentOptions(),
+                prompts: PromptLibrary? = nil) throws {
         self.model = model
+        self.retriever = retriever ?? detector?.retriever
         self.registry = registry
         self.kb = kb
         self.embedder = embedder
@@ -135,6 +146,7 @@ public final class Agent: @unchecked Sendable {
             var state = ActionRules.State(step: 1, maxSteps: options.maxSteps, allowNetwork: options.allowNetwork)
             var previousCalls: [String: Int] = [:]  // "tool arguments" -> step
             var prior: [String: Float]?
+            let first = knowledgeFirstAction(task: task, tools: tools)
             stepping: for index in 1...options.maxSteps {
                 try Task.checkCancellation()
                 state.step = index
@@ -156,7 +168,8 @@ public final class Agent: @unchecked Sendable {
                         offered = []
                     }
                 }
-                if prior == nil, relevance.isEmpty, options.scoreActions, options.calibrationWeight > 0, let local = model as? any LocalLanguageModel {
+                if prior == nil, relevance.isEmpty, first == nil, options.scoreActions, options.calibrationWeight > 0,
+                   let local = model as? any LocalLanguageModel {
                     // The prompt's own preferences among the actions, with the task left out:
                     // computed once per run, before any step (so it costs one short pass).
                     let contentFree = try render(task: "N/A", steps: [], tools: tools, examples: prompt.examples, elided: 0, dropped: 0)
@@ -166,9 +179,14 @@ public final class Agent: @unchecked Sendable {
                 }
                 // The prior is for the first choice (which tool fits the task); later choices
                 // (go on or finish) turn on the steps so far, which the prior does not see.
-                var (action, choiceScores) = try await chooseAction(prompt: prompt.text, prior: run.steps.isEmpty ? prior ?? [:] : [:],
-                                                    tools: offered, finalAnswer: finalOffered,
-                                                    groundedIn: evidence.isEmpty ? nil : evidence, task: task)
+                var (action, choiceScores): (AgentAction, [(action: String, score: Float)])
+                if index == 1, let first, allowed.contains(where: { $0.name == "ask" }) {
+                    (action, choiceScores) = (first, [])
+                } else {
+                    (action, choiceScores) = try await chooseAction(prompt: prompt.text, prior: run.steps.isEmpty ? prior ?? [:] : [:],
+                                                                    tools: offered, finalAnswer: finalOffered,
+                                                                    groundedIn: evidence.isEmpty ? nil : evidence, task: task)
+                }
                 if options.groundArguments, case .call(let thought, let name, let arguments) = action,
                    let tool = registry.tool(named: name), tool.kind == .client {
                     let kept = ArgumentGrounding.pruneOptional(arguments, parameters: ToolSchema.normalize(tool.parameters), task: task)
@@ -247,6 +265,54 @@ public final class Agent: @unchecked Sendable {
                                    verification: verification)
         }
         return run
+    }
+
+    /// The first action under `knowledgeFirst`: `ask` the task, when the registry has the
+    /// knowledge base's `ask` tool and the graph has facts on what the task asks about an entity
+    /// the task names as a name: written with a capital, a digit or in a script without case, or
+    /// a lower-case name that is not an ordinary word ("What time is it?" links the town of
+    /// Time, but "time" there is a word of the language; "einsteinium" is a name).
+    func knowledgeFirstAction(task: String, tools: [any Tool]) -> AgentAction? {
+        guard options.knowledgeFirst, let retriever, tools.contains(where: { $0.name == "ask" && $0.kind == .knowledge }),
+              let context = try? retriever.retrieve(task), context.graphSupports else { return nil }
+        let tokenizer = model.tokenizer
+        func ordinary(_ word: String) -> Bool {
+            // A word of the language: the vocabulary spells it, lower-case, as one piece.
+            guard !word.contains(" "), let ids = try? tokenizer.encode(" " + word.lowercased(), addBOS: false, parseSpecial: false) else { return false }
+            return ids.count == 1
+        }
+        guard context.entities.contains(where: { Self.namedAsName($0.matchedName, in: task) || !ordinary($0.matchedName) && Self.occurs($0.matchedName, in: task) })
+        else { return nil }
+        return .call(thought: "The knowledge graph has facts on this; ask it first.", tool: "ask",
+                     arguments: .object([(key: "question", value: .string(task))]))
+    }
+
+    /// Whether `name` occurs in `text` written as a name: some occurrence (case-insensitive)
+    /// has an upper-case letter, a digit or a letter of a script without case.
+    static func namedAsName(_ name: String, in text: String) -> Bool {
+        guard !name.isEmpty else { return false }
+        var start = text.startIndex
+        while let range = text.range(of: name, options: .caseInsensitive, range: start..<text.endIndex) {
+            if text[range].unicodeScalars.contains(where: { s in
+                s.properties.isUppercase || s.properties.numericType != nil
+                    || (s.properties.isAlphabetic && !s.properties.isLowercase && !s.properties.isUppercase && s.value > 0x2FF)
+            }) { return true }
+            start = range.upperBound
+        }
+        return false
+    }
+
+    /// Whether `name` occurs in `text` as whole words (case-insensitive).
+    static func occurs(_ name: String, in text: String) -> Bool {
+        guard !name.isEmpty else { return false }
+        var start = text.startIndex
+        while let range = text.range(of: name, options: .caseInsensitive, range: start..<text.endIndex) {
+            let before = range.lowerBound == text.startIndex ? nil : text[text.index(before: range.lowerBound)]
+            let after = range.upperBound == text.endIndex ? nil : text[range.upperBound]
+            if !(before?.isLetter ?? false) && !(after?.isLetter ?? false) { return true }
+            start = range.upperBound
+        }
+        return false
     }
 
     func callText(_ call: (tool: String, arguments: JSONValue)) -> String {
@@ -346,6 +412,9 @@ public final class Agent: @unchecked Sendable {
 
     /// Pieces of the observations that could be an answer: each line, and its parts between
     /// the separators tools write ("—", "|", ";", ": ", ", "), trimmed, without duplicates.
+    /// When a tool stated its answer (a line `answer: …`, as `ask` writes it), only that answer
+    /// and its parts are candidates: the sources listed under it are its evidence, not answers
+    /// of their own (a small model otherwise picks a population figure for "which is larger").
     static func answerCandidates(_ evidence: String, limit: Int = 12) -> [String] {
         var out: [String] = []
         var seen = Set<String>()
@@ -353,6 +422,14 @@ public final class Agent: @unchecked Sendable {
             let t = text.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: "…")))
             guard !t.isEmpty, t.count <= 200, seen.insert(t).inserted else { return }
             out.append(t)
+        }
+        let stated = evidence.split(separator: "\n").filter { $0.hasPrefix("answer: ") }.map { $0.dropFirst("answer: ".count) }
+        if !stated.isEmpty {
+            for answer in stated {
+                add(answer)
+                for piece in answer.components(separatedBy: ", ") { add(Substring(piece)) }
+            }
+            return Array(out.prefix(limit))
         }
         for line in evidence.split(separator: "\n") {
             var pieces = [line]

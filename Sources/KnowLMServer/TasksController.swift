@@ -93,7 +93,7 @@ struct TasksController {
     // MARK: the agent
 
     /// `{"task", "tools"?: [built-in names], "functions"?: [OpenAI tools], "max_steps"?,
-    /// "verify"?, "stream"?}`. Streamed: server-sent events `{"type": "run.created", "run_id"}`,
+    /// "verify"?, "knowledge_first"?, "stream"?}`. Streamed: server-sent events `{"type": "run.created", "run_id"}`,
     /// `{"type": "step", …}` per step, then `{"type": "run.completed", …run}`; otherwise the
     /// run as one object. Either way the run is in the log (`GET /v1/agent/runs/{id}`).
     func startRun(_ request: Request) async throws -> Response {
@@ -137,6 +137,7 @@ struct TasksController {
         var options = AgentOptions()
         if let steps = try body.int("max_steps", in: 1...12) { options.maxSteps = steps }
         if let verify = try body.bool("verify") { options.verify = verify }
+        if let first = try body.bool("knowledge_first") { options.knowledgeFirst = first }
         // The server does not fetch URLs for its callers.
         options.allowNetwork = false
         let names = try body.array("tools").map { list in
@@ -160,7 +161,8 @@ struct TasksController {
         if registry.tools.allSatisfy({ $0.kind == .client }) { options.verify = false }
         let detector = HallucinationDetector(retriever: knowledge.retriever, model: model as? any LocalLanguageModel)
         return try Agent(model: model, registry: registry, kb: knowledge.kb, embedder: knowledge.retriever.embedder,
-                         detector: detector, options: options, prompts: runner.backends.prompts)
+                         detector: detector, retriever: knowledge.retriever, options: options,
+                         prompts: runner.backends.prompts)
     }
 
     /// `?limit=N` → the most recent runs in the log.

@@ -59,6 +59,8 @@ struct AgentRunCommand: AsyncParsableCommand {
     var functionRelevance: Float = AgentOptions().functionRelevance
     @Flag(help: "Declared functions: let the model write any numbers and keep every optional argument it fills (by default numbers come from the task and optional arguments the task does not mention are left out).")
     var freeArguments = false
+    @Flag(help: "Let the model choose the first step even when the knowledge graph has facts on the task (by default such a task first goes to the ask tool).")
+    var noKnowledgeFirst = false
     @Flag(help: "Also print each step's prompt and the tools the action rules allowed.") var verbose = false
 
     func validate() throws {
@@ -110,6 +112,7 @@ struct AgentRunCommand: AsyncParsableCommand {
         options.calibrationWeight = calibrationWeight
         options.functionRelevance = functionRelevance
         options.groundArguments = !freeArguments
+        options.knowledgeFirst = !noKnowledgeFirst
 
         func agent(functions: [ClientTool]) throws -> Agent {
             let registry = ToolRegistry((functionsOnly || (batch != nil && !functions.isEmpty) ? [] : builtins.tools) + functions)
@@ -117,20 +120,24 @@ struct AgentRunCommand: AsyncParsableCommand {
             var o = options
             // Declared functions alone: the task is answered by a call (or by not calling).
             if registry.tools.allSatisfy({ $0.kind == .client }) { o.verify = false }
-            return try Agent(model: llm, registry: registry, kb: base, embedder: embedder, detector: detector, options: o)
+            return try Agent(model: llm, registry: registry, kb: base, embedder: embedder, detector: detector, retriever: retriever, options: o)
         }
 
         if let batch {
             let lines = try readJSONLines(batch)
+            // The same lines with their objects' key order kept (JSONSerialization loses it).
+            let ordered = try String(contentsOfFile: batch, encoding: .utf8).split(separator: "\n")
+                .filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { try JSONValue.parse(String($0)) }
             let start = Date()
             for (index, object) in lines.enumerated() {
                 guard let text = (object["task"] ?? object["question"]) as? String else {
                     throw ValidationError("\(batch):\(index + 1): expected \"task\" or \"question\"")
                 }
                 var functions = declared
-                if let list = object["functions"] {
-                    let data = try JSONSerialization.data(withJSONObject: list)
-                    do { functions = try BuiltinTools.clientTools(from: try JSONValue.parse(String(decoding: data, as: UTF8.self))) } catch {
+                if let list = ordered[index]["functions"] {
+                    // From the line's own text: the parameters' order is the function's order
+                    // (numbers the task does not name pair up with parameters in that order).
+                    do { functions = try BuiltinTools.clientTools(from: list) } catch {
                         throw ValidationError("\(batch):\(index + 1): \(error.localizedDescription)")
                     }
                 }
@@ -332,6 +339,9 @@ struct Detect: AsyncParsableCommand {
         let detector = HallucinationDetector(retriever: retriever, model: scorer, options: options)
         if let batch {
             let lines = try readJSONLines(batch)
+            // The same lines with their objects' key order kept (JSONSerialization loses it).
+            let ordered = try String(contentsOfFile: batch, encoding: .utf8).split(separator: "\n")
+                .filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { try JSONValue.parse(String($0)) }
             let start = Date()
             for (index, object) in lines.enumerated() {
                 guard let a = object["answer"] as? String else { throw ValidationError("\(batch):\(index + 1): expected \"answer\"") }

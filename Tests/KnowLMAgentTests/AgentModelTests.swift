@@ -89,6 +89,45 @@ struct AgentModelTests {
         #expect(try kb.agentRuns().first?.id == run.id)
     }
 
+    /// Knowledge first, with the real model: a question about an entity the graph has facts on
+    /// goes to `ask` at the first step and is answered with the graph's words; a task the graph
+    /// knows nothing about (arithmetic), or one naming the entity only as an ordinary
+    /// lower-case word, is left to the model's choice.
+    @Test func knowledgeQuestionsGoToAskFirstAndOtherTasksDoNot() async throws {
+        let llm = try Self.requireModel()
+        let scratch = try ScratchFolder()
+        let kb = try scratch.booksKnowledgeBase()
+        let retriever = Retriever(kb: kb, embedder: nil)
+        let qa = KnowledgeQA(retriever: retriever, model: llm, prompts: try PromptLibrary())
+        let registry = try BuiltinTools.registry(names: ["kg_query", "ask", "calculator", "current_time"], kb: kb, retriever: retriever,
+                                                 qa: qa, extractor: nil, allowNetwork: false)
+        var options = AgentOptions()
+        options.maxSteps = 3
+        options.verify = false
+        options.record = false
+        let agent = try Agent(model: llm, registry: registry, kb: kb, retriever: retriever, options: options)
+
+        let question = "Who is the author of Dune?"
+        let run = await agent.run(question)
+        let first = try #require(run.steps.first)
+        guard case .call(_, "ask", let arguments) = first.action else {
+            Issue.record("the first action was \(first.action), not ask")
+            return
+        }
+        #expect(arguments["question"]?.stringValue == question)
+        #expect(first.choiceScores.isEmpty)  // not the model's choice
+        #expect(run.answer?.contains("Frank Herbert") == true, "\(run.answer ?? "no answer")")
+
+        for task in ["What is 12 * 12?", "who is the author of dune?"] {
+            let other = await agent.run(task)
+            let step = try #require(other.steps.first)
+            #expect(!step.choiceScores.isEmpty, "\(task): the first step was not chosen by the model")
+        }
+        options.knowledgeFirst = false
+        let off = try Agent(model: llm, registry: registry, kb: kb, retriever: retriever, options: options)
+        #expect(try #require(await off.run(question).steps.first).choiceScores.isEmpty == false)
+    }
+
     /// Declared functions with the real model and embedder (made-up functions and tasks): a
     /// task one of them fits is answered by calling it with the task's numbers, bound to the
     /// parameters the task names; a task none fits is answered without a call.

@@ -302,3 +302,29 @@ struct InvalidUTF8Tool: Tool {
                 == (try JSONValue.parse(#"{"width": 20, "depth": 35}"#)))
     }
 }
+
+/// Knowledge first: which tasks count as naming an entity, and what a final answer may be
+/// copied from once a tool stated its answer.
+@Suite struct KnowledgeFirstTests {
+    @Test func aNameCountsOnlyWhereTheTaskWritesItAsAName() {
+        #expect(Agent.namedAsName("Time", in: "How big is Time, the town?"))
+        #expect(!Agent.namedAsName("Time", in: "What time is it now?"))
+        #expect(Agent.namedAsName("osaka", in: "Which currency is used where Osaka is?"))
+        #expect(!Agent.namedAsName("osaka", in: "which currency is used where osaka is?"))
+        #expect(Agent.namedAsName("东京", in: "东京在哪个国家？"))
+        #expect(Agent.namedAsName("R2-D2", in: "who built r2-d2?"))  // a digit
+        #expect(!Agent.namedAsName("Lima", in: "Where is Paris?"))
+        #expect(!Agent.namedAsName("", in: "anything"))
+        #expect(Agent.occurs("einsteinium", in: "who discovered einsteinium?"))
+        #expect(!Agent.occurs("tin", in: "what is the time?"))
+    }
+
+    @Test func aStatedAnswerIsTheOnlyCandidate() {
+        let observation = "answer: Japan\nsource [1]: Japan | population | 126529100\nsource [2]: Poland | population | 38500696"
+        #expect(Agent.answerCandidates(observation) == ["Japan"])
+        #expect(Agent.answerCandidates("answer: Lima, Cusco") == ["Lima, Cusco", "Lima", "Cusco"])
+        // Without a stated answer every line and piece is a candidate.
+        let facts = Agent.answerCandidates("Lima — capital of — Peru")
+        #expect(facts.contains("Lima") && facts.contains("Peru") && facts.contains("Lima — capital of — Peru"))
+    }
+}
