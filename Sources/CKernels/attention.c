@@ -141,15 +141,8 @@ void kl_attention_llamacpp(int n_q, int n_kv, int n_kv_pad, int d, int dv,
                            const uint16_t *v, size_t v_stride,
                            const float *mask, size_t mask_stride, float kq_scale,
                            int n_tokens, float *scratch, float *out, size_t out_stride) {
-#if defined(__x86_64__) || defined(__i386__)
-    if (kl_internal_active_isa() >= 2 && d % 16 == 0 && dv % 16 == 0) {
-        kl_attention_llamacpp_avx512(n_q, n_kv, n_kv_pad, d, dv, q, q_stride, k, k_stride, v, v_stride,
-                                     mask, mask_stride, kq_scale, n_tokens, scratch, out, out_stride);
-        return;
-    }
-#endif
-    kl_attention_llamacpp_reference(n_q, n_kv, n_kv_pad, d, dv, q, q_stride, k, k_stride, v, v_stride,
-                                    mask, mask_stride, kq_scale, n_tokens, scratch, out, out_stride);
+    kl_attention_llamacpp_heads(1, 0, 0, n_q, n_kv, n_kv_pad, d, dv, q, q_stride, k, k_stride, v, v_stride,
+                                mask, mask_stride, kq_scale, n_tokens, scratch, out, out_stride);
 }
 
 void kl_attention_llamacpp_reference(int n_q, int n_kv, int n_kv_pad, int d, int dv,

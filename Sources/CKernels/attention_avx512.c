@@ -379,16 +379,6 @@ void kl_attention_llamacpp_avx512_heads(int n_heads, size_t q_head_stride, size_
     }
 }
 
-void kl_attention_llamacpp_avx512(int n_q, int n_kv, int n_kv_pad, int d, int dv,
-                                  const float *q, size_t q_stride,
-                                  const uint16_t *k, size_t k_stride,
-                                  const uint16_t *v, size_t v_stride,
-                                  const float *mask, size_t mask_stride, float kq_scale,
-                                  int n_tokens, float *scratch, float *out, size_t out_stride) {
-    kl_attention_llamacpp_avx512_heads(1, 0, 0, n_q, n_kv, n_kv_pad, d, dv, q, q_stride, k, k_stride, v, v_stride,
-                                       mask, mask_stride, kq_scale, n_tokens, scratch, out, out_stride);
-}
-
 #if defined(__clang__)
 #pragma clang attribute pop
 #else

@@ -162,11 +162,5 @@ void kl_attention_llamacpp_avx512_heads(int n_heads, size_t q_head_stride, size_
                                         int n_tokens, float *scratch, float *out, size_t out_stride);
 /* Extra scratch (floats) the AVX-512 batch path needs before the row kernel's. */
 size_t kl_attention_batch_scratch(int n_kv_pad, int d, int dv);
-void kl_attention_llamacpp_avx512(int n_q, int n_kv, int n_kv_pad, int d, int dv,
-                                  const float *q, size_t q_stride,
-                                  const uint16_t *k, size_t k_stride,
-                                  const uint16_t *v, size_t v_stride,
-                                  const float *mask, size_t mask_stride, float kq_scale,
-                                  int n_tokens, float *scratch, float *out, size_t out_stride);
 
 #endif /* KL_INTERNAL_H */
