@@ -67,6 +67,9 @@ public struct AgentStep: Sendable {
     public var prompt: String
     /// How each allowed action scored when the model chose (empty when there was no choice).
     public var choiceScores: [(action: String, score: Float)]
+    /// Why the planner took this step itself instead of the model choosing it ("knowledge
+    /// first"), or nil.
+    public var planner: String? = nil
 }
 
 /// How a run ended.
@@ -180,8 +183,10 @@ public final class Agent: @unchecked Sendable {
                 // The prior is for the first choice (which tool fits the task); later choices
                 // (go on or finish) turn on the steps so far, which the prior does not see.
                 var (action, choiceScores): (AgentAction, [(action: String, score: Float)])
+                var planner: String?
                 if index == 1, let first, allowed.contains(where: { $0.name == "ask" }) {
                     (action, choiceScores) = (first, [])
+                    planner = "knowledge first: the knowledge graph has facts on what the task asks"
                 } else {
                     (action, choiceScores) = try await chooseAction(prompt: prompt.text, prior: run.steps.isEmpty ? prior ?? [:] : [:],
                                                                     tools: offered, finalAnswer: finalOffered,
@@ -197,7 +202,7 @@ public final class Agent: @unchecked Sendable {
                 var step = AgentStep(index: index, action: action, result: nil, promptTokens: prompt.tokens,
                                      modelSeconds: modelSeconds, seconds: modelSeconds,
                                      allowedTools: allowed.map(\.name), finalAllowed: finalAllowed, prompt: prompt.text,
-                                     choiceScores: choiceScores)
+                                     choiceScores: choiceScores, planner: planner)
                 switch action {
                 case .finish(_, let answer):
                     run.answer = answer
@@ -283,7 +288,7 @@ public final class Agent: @unchecked Sendable {
         }
         guard context.entities.contains(where: { Self.namedAsName($0.matchedName, in: task) || !ordinary($0.matchedName) && Self.occurs($0.matchedName, in: task) })
         else { return nil }
-        return .call(thought: "The knowledge graph has facts on this; ask it first.", tool: "ask",
+        return .call(thought: "", tool: "ask",
                      arguments: .object([(key: "question", value: .string(task))]))
     }
 

@@ -24,7 +24,8 @@ extension Verification {
 
 extension AgentStep {
     /// `{"step", "thought", "tool", "arguments", "observation", "outcome", "prompt_tokens", "seconds"}`
-    /// for a tool call; `final_answer` instead of the tool for the answer.
+    /// for a tool call; `final_answer` instead of the tool for the answer; `planner` when the
+    /// planner took the step itself (knowledge first).
     public var json: JSONValue {
         var members: [(key: String, value: JSONValue)] = [("step", .number(String(index)))]
         switch action {
@@ -38,6 +39,7 @@ extension AgentStep {
         case .finish(let thought, let answer):
             members += [("thought", .string(thought)), ("final_answer", .string(answer)), ("outcome", .string("answer"))]
         }
+        if let planner { members.append(("planner", .string(planner))) }
         members += [("prompt_tokens", .number(String(promptTokens))), ("seconds", Verification.number((seconds * 1000).rounded() / 1000))]
         return .object(members)
     }

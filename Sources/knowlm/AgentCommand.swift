@@ -228,7 +228,7 @@ func runObject(_ run: AgentRun) -> [String: Any] {
 func printStep(_ step: AgentStep) {
     switch step.action {
     case .call(let thought, let tool, let arguments):
-        printError("[\(step.index)] \(thought)")
+        printError("[\(step.index)] \(step.planner.map { "(\($0))" } ?? thought)")
         printError("    → \(tool) \(arguments.serialized(itemSeparator: ", ", keySeparator: ": "))")
         if let r = step.result {
             let lines = r.observation.split(separator: "\n", omittingEmptySubsequences: false)
