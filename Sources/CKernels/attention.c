@@ -95,7 +95,8 @@ static size_t kl_attention_rows_scratch(int n_kv_pad, int d, int dv) {
 size_t kl_attention_llamacpp_scratch_for(int n_kv_pad, int d, int dv, int n_tokens) {
     size_t size = kl_attention_rows_scratch(n_kv_pad, d, dv);
 #if defined(__x86_64__) || defined(__i386__)
-    if (n_tokens >= 2 && kl_internal_active_isa() >= 2) size += kl_attention_batch_scratch(n_kv_pad, d, dv);
+    /* whatever ISA level is active now: it can be changed before the call */
+    if (n_tokens >= 2) size += kl_attention_batch_scratch(n_kv_pad, d, dv);
 #else
     (void)n_tokens;
 #endif

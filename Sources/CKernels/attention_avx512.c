@@ -209,7 +209,9 @@ static void att_rows(int n_q, int n_kv, int n_kv_pad, int d, int dv,
  * channels over V transposed once per call (shared by every head of the group), and the 16
  * accumulators reduced together by hsum16x16 (the hsum16 tree, vectorised across outputs).
  * Only cells that cannot change a bit are skipped: keys outside a row's unmasked range (their
- * score is -inf, their p is 0) and 16-blocks of p that are all 0. */
+ * score is -inf, their p is 0) and, in p.V, 16-blocks outside every row of a 4-row group. The
+ * p = 0 terms inside a group's range are added (+0 to an accumulator that is never -0), which
+ * gives the row kernel's bits as long as V is finite (an fp16 V of inf would give NaN here). */
 
 /* F[4l + m] = hsum16(a[4m + l]), each with exactly hsum16's additions. */
 AI __m512 hsum16x16(const __m512 *a) {
@@ -295,6 +297,7 @@ void kl_attention_llamacpp_avx512_heads(int n_heads, size_t q_head_stride, size_
             if (blo[r] < Jlo) Jlo = blo[r];
             if (bhi[r] > Jhi) Jhi = bhi[r];
         }
+        if (Jlo > Jhi) Jlo = Jhi = 0;   /* every row fully masked: all go to the row kernel */
         /* V^T over [Jlo, Jhi), zero past n_kv, 16 keys at a time */
         for (int jb = Jlo; jb < Jhi; jb += 16) {
             for (int c = 0; c < dv; ++c) {

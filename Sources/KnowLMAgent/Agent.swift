@@ -156,8 +156,8 @@ public final class Agent: @unchecked Sendable {
                 let (allowed, finalAllowed) = options.rules.allowed(tools, state: state)
                 let stepStart = Date()
                 let prompt = try renderPrompt(task: task, steps: run.steps, tools: tools, examples: examples)
-                let evidence = options.groundedAnswers
-                    ? run.steps.compactMap { $0.result?.outcome == .ok ? $0.result?.observation : nil }.joined(separator: "\n") : ""
+                let observed = run.steps.compactMap { $0.result?.outcome == .ok ? $0.result?.observation : nil }
+                let evidence = options.groundedAnswers ? observed.joined(separator: "\n") : ""
                 var (offered, finalOffered) = (allowed, finalAllowed)
                 var relevance: [(action: String, score: Float)] = []
                 if options.functionRelevance > 0, let embedder, let taskEmbedding, !allowed.isEmpty,
@@ -171,7 +171,9 @@ public final class Agent: @unchecked Sendable {
                         offered = []
                     }
                 }
-                if prior == nil, relevance.isEmpty, first == nil, options.scoreActions, options.calibrationWeight > 0,
+                // The planner's own first step (knowledge first), when the rules allow `ask` now.
+                let forced = index == 1 && first != nil && allowed.contains { $0.name == "ask" }
+                if prior == nil, relevance.isEmpty, !forced, options.scoreActions, options.calibrationWeight > 0,
                    let local = model as? any LocalLanguageModel {
                     // The prompt's own preferences among the actions, with the task left out:
                     // computed once per run, before any step (so it costs one short pass).
@@ -184,13 +186,14 @@ public final class Agent: @unchecked Sendable {
                 // (go on or finish) turn on the steps so far, which the prior does not see.
                 var (action, choiceScores): (AgentAction, [(action: String, score: Float)])
                 var planner: String?
-                if index == 1, let first, allowed.contains(where: { $0.name == "ask" }) {
+                if forced, let first {
                     (action, choiceScores) = (first, [])
                     planner = "knowledge first: the knowledge graph has facts on what the task asks"
                 } else {
                     (action, choiceScores) = try await chooseAction(prompt: prompt.text, prior: run.steps.isEmpty ? prior ?? [:] : [:],
                                                                     tools: offered, finalAnswer: finalOffered,
-                                                                    groundedIn: evidence.isEmpty ? nil : evidence, task: task)
+                                                                    groundedIn: evidence.isEmpty ? nil : evidence, latest: observed.last,
+                                                                    task: task)
                 }
                 if options.groundArguments, case .call(let thought, let name, let arguments) = action,
                    let tool = registry.tool(named: name), tool.kind == .client {
@@ -292,32 +295,41 @@ public final class Agent: @unchecked Sendable {
                      arguments: .object([(key: "question", value: .string(task))]))
     }
 
-    /// Whether `name` occurs in `text` written as a name: some occurrence (case-insensitive)
-    /// has an upper-case letter, a digit or a letter of a script without case.
+    /// Whether `name` occurs in `text` (as whole words) written as a name: an occurrence has an
+    /// upper-case letter, a digit, or a letter of a script without case. A sentence's first
+    /// letter counts too: "Istanbul is a city in which country?" names Istanbul, and telling
+    /// it from "Time is money" would take knowing the language, so the ask may be one step
+    /// the planner did not need.
     static func namedAsName(_ name: String, in text: String) -> Bool {
-        guard !name.isEmpty else { return false }
-        var start = text.startIndex
-        while let range = text.range(of: name, options: .caseInsensitive, range: start..<text.endIndex) {
-            if text[range].unicodeScalars.contains(where: { s in
+        occurrences(of: name, in: text).contains { range in
+            text[range].unicodeScalars.contains { s in
                 s.properties.isUppercase || s.properties.numericType != nil
                     || (s.properties.isAlphabetic && !s.properties.isLowercase && !s.properties.isUppercase && s.value > 0x2FF)
-            }) { return true }
-            start = range.upperBound
+            }
         }
-        return false
     }
 
     /// Whether `name` occurs in `text` as whole words (case-insensitive).
-    static func occurs(_ name: String, in text: String) -> Bool {
-        guard !name.isEmpty else { return false }
+    static func occurs(_ name: String, in text: String) -> Bool { !occurrences(of: name, in: text).isEmpty }
+
+    /// Where `name` occurs in `text` as whole words (case-insensitive): not preceded or followed
+    /// by a letter or digit (a name in a script without spaces between words has no boundary
+    /// to check).
+    static func occurrences(of name: String, in text: String) -> [Range<String.Index>] {
+        guard !name.isEmpty else { return [] }
+        var out: [Range<String.Index>] = []
         var start = text.startIndex
+        func word(_ c: Character?) -> Bool {
+            guard let c, c.isLetter || c.isNumber else { return false }
+            return c.unicodeScalars.allSatisfy { $0.value < 0x2E80 }  // CJK text has no spaces between words
+        }
         while let range = text.range(of: name, options: .caseInsensitive, range: start..<text.endIndex) {
             let before = range.lowerBound == text.startIndex ? nil : text[text.index(before: range.lowerBound)]
             let after = range.upperBound == text.endIndex ? nil : text[range.upperBound]
-            if !(before?.isLetter ?? false) && !(after?.isLetter ?? false) { return true }
+            if !word(before) && !word(after) { out.append(range) }
             start = range.upperBound
         }
-        return false
+        return out
     }
 
     func callText(_ call: (tool: String, arguments: JSONValue)) -> String {
@@ -352,7 +364,8 @@ public final class Agent: @unchecked Sendable {
     }
 
     func chooseAction(prompt: String, prior: [String: Float], tools: [any Tool], finalAnswer: Bool,
-                      groundedIn evidence: String?, task: String = "") async throws -> (AgentAction, [(action: String, score: Float)]) {
+                      groundedIn evidence: String?, latest: String? = nil, task: String = "") async throws
+                      -> (AgentAction, [(action: String, score: Float)]) {
         let parameters = argumentSchemas(task: task)
         var choice: [(action: String, score: Float)] = []
         var generation = GenerateParameters.greedy(maxTokens: options.maxActionTokens)
@@ -385,7 +398,7 @@ public final class Agent: @unchecked Sendable {
                 // A grounded answer: the model picks which piece of the observations answers,
                 // again by comparing whole candidates (with the closing quote, so that a prefix
                 // of the right piece does not win by stopping early).
-                let candidates = Self.answerCandidates(evidence)
+                let candidates = Self.answerCandidates(evidence, latest: latest)
                 if candidates.count > 1 {
                     // Per token: a sum would favour the shortest piece.
                     let continuations = candidates.map { String(JSONValue.quote($0).dropFirst()) }
@@ -417,10 +430,12 @@ public final class Agent: @unchecked Sendable {
 
     /// Pieces of the observations that could be an answer: each line, and its parts between
     /// the separators tools write ("—", "|", ";", ": ", ", "), trimmed, without duplicates.
-    /// When a tool stated its answer (a line `answer: …`, as `ask` writes it), only that answer
-    /// and its parts are candidates: the sources listed under it are its evidence, not answers
-    /// of their own (a small model otherwise picks a population figure for "which is larger").
-    static func answerCandidates(_ evidence: String, limit: Int = 12) -> [String] {
+    /// When the latest observation states its answer (a line `answer: …`, as `ask` writes it),
+    /// only that answer and its parts are candidates: the sources listed under it are its
+    /// evidence, not answers of their own (a small model otherwise picks a population figure
+    /// for "which is larger"). An earlier tool's stated answer does not shut out what later
+    /// tools returned.
+    static func answerCandidates(_ evidence: String, latest: String? = nil, limit: Int = 12) -> [String] {
         var out: [String] = []
         var seen = Set<String>()
         func add(_ text: Substring) {
@@ -428,7 +443,7 @@ public final class Agent: @unchecked Sendable {
             guard !t.isEmpty, t.count <= 200, seen.insert(t).inserted else { return }
             out.append(t)
         }
-        let stated = evidence.split(separator: "\n").filter { $0.hasPrefix("answer: ") }.map { $0.dropFirst("answer: ".count) }
+        let stated = (latest ?? "").split(separator: "\n").filter { $0.hasPrefix("answer: ") }.map { $0.dropFirst("answer: ".count) }
         if !stated.isEmpty {
             for answer in stated {
                 add(answer)

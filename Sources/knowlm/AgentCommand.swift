@@ -124,10 +124,10 @@ struct AgentRunCommand: AsyncParsableCommand {
         }
 
         if let batch {
-            let lines = try readJSONLines(batch)
+            let read = try readJSONLines(batch)
+            let lines = read.map(\.object)
             // The same lines with their objects' key order kept (JSONSerialization loses it).
-            let ordered = try String(contentsOfFile: batch, encoding: .utf8).split(separator: "\n")
-                .filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { try JSONValue.parse(String($0)) }
+            let ordered = read.map(\.value)
             let start = Date()
             for (index, object) in lines.enumerated() {
                 guard let text = (object["task"] ?? object["question"]) as? String else {
@@ -188,19 +188,22 @@ struct AgentRunCommand: AsyncParsableCommand {
     }
 }
 
-func readJSONLines(_ file: String) throws -> [[String: Any]] {
+/// The JSON objects of a JSONL file (blank lines skipped), each as Foundation objects and as a
+/// `JSONValue` (which keeps the order of keys).
+func readJSONLines(_ file: String) throws -> [(object: [String: Any], value: JSONValue)] {
     let content: String
     do { content = try String(contentsOfFile: file, encoding: .utf8) } catch {
         throw ValidationError("cannot read \(file): \(error.localizedDescription)")
     }
-    var out: [[String: Any]] = []
+    var out: [(object: [String: Any], value: JSONValue)] = []
     for (index, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        let trimmed = line.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\u{FEFF}\r")))
         if trimmed.isEmpty { continue }
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any] else {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any],
+              let value = try? JSONValue.parse(trimmed) else {
             throw ValidationError("\(file):\(index + 1): not a JSON object")
         }
-        out.append(object)
+        out.append((object, value))
     }
     return out
 }
@@ -338,10 +341,7 @@ struct Detect: AsyncParsableCommand {
         options.useModel = scorer != nil
         let detector = HallucinationDetector(retriever: retriever, model: scorer, options: options)
         if let batch {
-            let lines = try readJSONLines(batch)
-            // The same lines with their objects' key order kept (JSONSerialization loses it).
-            let ordered = try String(contentsOfFile: batch, encoding: .utf8).split(separator: "\n")
-                .filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { try JSONValue.parse(String($0)) }
+            let lines = try readJSONLines(batch).map(\.object)
             let start = Date()
             for (index, object) in lines.enumerated() {
                 guard let a = object["answer"] as? String else { throw ValidationError("\(batch):\(index + 1): expected \"answer\"") }

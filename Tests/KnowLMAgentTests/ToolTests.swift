@@ -314,6 +314,8 @@ struct InvalidUTF8Tool: Tool {
         #expect(Agent.namedAsName("东京", in: "东京在哪个国家？"))
         #expect(Agent.namedAsName("R2-D2", in: "who built r2-d2?"))  // a digit
         #expect(!Agent.namedAsName("Lima", in: "Where is Paris?"))
+        #expect(Agent.namedAsName("Istanbul", in: "Istanbul is a city in which country?"))  // a sentence's first word
+        #expect(!Agent.namedAsName("li", in: "Where is Lisbon?"))  // not a whole word
         #expect(!Agent.namedAsName("", in: "anything"))
         #expect(Agent.occurs("einsteinium", in: "who discovered einsteinium?"))
         #expect(!Agent.occurs("tin", in: "what is the time?"))
@@ -321,8 +323,10 @@ struct InvalidUTF8Tool: Tool {
 
     @Test func aStatedAnswerIsTheOnlyCandidate() {
         let observation = "answer: Japan\nsource [1]: Japan | population | 126529100\nsource [2]: Poland | population | 38500696"
-        #expect(Agent.answerCandidates(observation) == ["Japan"])
-        #expect(Agent.answerCandidates("answer: Lima, Cusco") == ["Lima, Cusco", "Lima", "Cusco"])
+        #expect(Agent.answerCandidates(observation, latest: observation) == ["Japan"])
+        #expect(Agent.answerCandidates("answer: Lima, Cusco", latest: "answer: Lima, Cusco") == ["Lima, Cusco", "Lima", "Cusco"])
+        // An earlier tool's stated answer does not shut out what a later tool returned.
+        #expect(Agent.answerCandidates(observation + "\n42", latest: "42").contains("42"))
         // Without a stated answer every line and piece is a candidate.
         let facts = Agent.answerCandidates("Lima — capital of — Peru")
         #expect(facts.contains("Lima") && facts.contains("Peru") && facts.contains("Lima — capital of — Peru"))

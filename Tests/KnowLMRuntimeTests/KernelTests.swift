@@ -341,6 +341,28 @@ func kernelAttentionVectorMatchesReference(shape: [Int]) {
     #expect(differing == 0, "\(differing) of \(reference.count) outputs differ from the reference for \(shape)")
 }
 
+/// Rows with every key masked (the batch path hands them to the row kernel): no crash, and
+/// the reference's result (NaN there, as llama.cpp's soft_max of an all -inf row) in the same places.
+@Test func kernelAttentionFullyMaskedRowsMatchReference() {
+    let (nq, nkv, pad, d, dv) = (5, 20, 32, 16, 16)
+    let q = (0..<nq * d).map { Float($0 % 7) / 7 }
+    let k = (0..<nkv * d).map { kl_fp32_to_fp16(Float($0 % 5) / 5) }
+    let v = (0..<nkv * dv).map { kl_fp32_to_fp16(Float($0 % 3) / 3) }
+    for maskedRows in [Set(0..<nq), Set([1, 3])] {
+        var mask = [Float](repeating: 0, count: nq * nkv)
+        for i in maskedRows { for j in 0..<nkv { mask[i * nkv + j] = -.infinity } }
+        let size = kl_attention_llamacpp_scratch(Int32(pad), Int32(d), Int32(dv))
+        var s1 = [Float](repeating: 0, count: size), s2 = s1
+        var expected = [Float](repeating: 0, count: nq * dv), got = expected
+        kl_attention_llamacpp_reference(Int32(nq), Int32(nkv), Int32(pad), Int32(d), Int32(dv), q, d, k, d, v, dv, mask, nkv, 0.25, Int32(nq),
+                                        &s1, &expected, dv)
+        kl_attention_llamacpp(Int32(nq), Int32(nkv), Int32(pad), Int32(d), Int32(dv), q, d, k, d, v, dv, mask, nkv, 0.25, Int32(nq),
+                              &s2, &got, dv)
+        let agree = zip(expected, got).allSatisfy { $0.isNaN ? $1.isNaN : $0.bitPattern == $1.bitPattern }
+        #expect(agree, "fully masked rows \(maskedRows.sorted())")
+    }
+}
+
 /// Several query heads over one K/V head (grouped-query attention) in one call, with a sliding
 /// window (rows whose unmasked keys start late): the bits of one reference call per head.
 @Test(arguments: [[3, 37, 200, 256, 64, 64, 37], [4, 70, 256, 256, 256, 256, 70], [2, 5, 40, 256, 32, 32, 5]])
