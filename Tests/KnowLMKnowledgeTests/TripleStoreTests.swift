@@ -150,18 +150,23 @@ struct TripleStoreTests {
         let scratch = try ScratchKnowledgeBase()
         func indexes() throws -> Set<String> {
             try scratch.kb.pool.read { db in
-                Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('triples_pos', 'triples_osp', 'provenance_source')"))
+                Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('triples_pos', 'triples_osp', 'provenance_source', 'labels_text')"))
             }
         }
         var lines = (0..<60_000).map { "<http://x.org/e\($0)> <http://x.org/p\($0 % 7)> <http://x.org/e\(($0 * 31) % 60_000)> ." }
+        lines += (0..<1_000).map { "<http://x.org/e\($0)> <http://www.w3.org/2000/01/rdf-schema#label> \"Entity \($0)\"@en ." }
         let good = try scratch.write("big.nt", lines.joined(separator: "\n") + "\n")
         lines.append("<http://x.org/broken")
         let bad = try scratch.write("bad.nt", lines.joined(separator: "\n") + "\n")
         #expect(throws: KnowledgeBaseError.self) { try scratch.kb.importTriples(from: bad) }
-        #expect(try indexes().count == 3 && scratch.kb.statistics().triples == 0)
+        #expect(try indexes().count == 4 && scratch.kb.statistics().triples == 0)
         let report = try scratch.kb.importTriples(from: good)
-        #expect(report.added == 60_000)
-        #expect(try indexes().count == 3)
+        #expect(report.added == 61_000)
+        #expect(try indexes().count == 4)
+        let named = try scratch.kb.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM labels WHERE label = 'ENTITY 42' COLLATE NOCASE")
+        }
+        #expect(named == 1)
         let byObject = try scratch.kb.triples(matching: TriplePattern(predicate: .iri("http://x.org/p3"), object: .iri("http://x.org/e93")))
         #expect(byObject.count == 1)
         #expect(try scratch.kb.integrityCheck() == "ok")

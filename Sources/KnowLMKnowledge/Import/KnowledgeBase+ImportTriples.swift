@@ -196,6 +196,7 @@ extension KnowledgeBase {
         ("triples_pos", "CREATE INDEX triples_pos ON triples(p, o, s)"),
         ("triples_osp", "CREATE INDEX triples_osp ON triples(o, s, p)"),
         ("provenance_source", "CREATE INDEX provenance_source ON provenance(source)"),
+        ("labels_text", "CREATE INDEX labels_text ON labels(label COLLATE NOCASE)"),
     ]
 
     /// Adds triples from a program (extraction results, tests) as one transaction, recording
