@@ -343,13 +343,13 @@ public final class Agent: @unchecked Sendable {
         case .finish(let thought, let answer):
             record = AgentStepRecord(run: run, step: step.index, promptTokens: step.promptTokens, thought: thought, tool: nil,
                                      arguments: nil, observation: answer, outcome: "answer", outputBytes: 0,
-                                     seconds: step.seconds, modelSeconds: step.modelSeconds)
+                                     seconds: step.seconds, modelSeconds: step.modelSeconds, planner: step.planner)
         case .call(let thought, let tool, let arguments):
             let result = step.result
             record = AgentStepRecord(run: run, step: step.index, promptTokens: step.promptTokens, thought: thought, tool: tool,
                                      arguments: arguments.serialized(), observation: result?.observation,
                                      outcome: result?.outcome.rawValue ?? "call", outputBytes: result?.outputBytes ?? 0,
-                                     seconds: step.seconds, modelSeconds: step.modelSeconds)
+                                     seconds: step.seconds, modelSeconds: step.modelSeconds, planner: step.planner)
         }
         try? kb.recordAgentStep(record)
     }

@@ -291,7 +291,8 @@ struct AgentRunsCommand: AsyncParsableCommand {
         }
         print("run \(run.id)\ntask: \(run.task)\nmodel: \(run.model)\noutcome: \(run.outcome)\ntools: \(run.tools.joined(separator: ", "))")
         for s in steps {
-            print(String(format: "[%d] %@ (%d prompt tokens, %.2f s)", s.step, s.thought, s.promptTokens, s.seconds))
+            print(String(format: "[%d] %@ (%d prompt tokens, %.2f s)", s.step, s.planner.map { "(planner: \($0))" } ?? s.thought,
+                         s.promptTokens, s.seconds))
             if let tool = s.tool { print("    → \(tool) \(s.arguments ?? "")") }
             if let o = s.observation { print("    ← \(s.outcome): \(o.prefix(400))") }
         }

@@ -108,8 +108,14 @@ struct AgentModelTests {
         let agent = try Agent(model: llm, registry: registry, kb: kb, retriever: retriever, options: options)
 
         let question = "Who is the author of Dune?"
-        let run = await agent.run(question)
+        var recording = options
+        recording.record = true
+        let run = await (try Agent(model: llm, registry: registry, kb: kb, retriever: retriever, options: recording)).run(question)
         let first = try #require(run.steps.first)
+        // The log keeps why the planner took the step (GET /v1/agent/runs/{id}, `agent runs show`).
+        let runID = try #require(run.id)
+        let logged = try #require(try kb.agentRun(runID))
+        #expect(logged.steps.first?.planner == first.planner && logged.steps.dropFirst().allSatisfy { $0.planner == nil })
         guard case .call(_, "ask", let arguments) = first.action else {
             Issue.record("the first action was \(first.action), not ask")
             return

@@ -37,11 +37,14 @@ public struct AgentStepRecord: Sendable, Codable, Equatable {
     public var outputBytes: Int
     public var seconds: Double
     public var modelSeconds: Double
+    /// Why the planner took this step itself (knowledge first); nil when the model chose it.
+    public var planner: String?
     public init(run: String, step: Int, promptTokens: Int, thought: String, tool: String?, arguments: String?,
-                observation: String?, outcome: String, outputBytes: Int, seconds: Double, modelSeconds: Double) {
+                observation: String?, outcome: String, outputBytes: Int, seconds: Double, modelSeconds: Double,
+                planner: String? = nil) {
         self.run = run; self.step = step; self.promptTokens = promptTokens; self.thought = thought; self.tool = tool
         self.arguments = arguments; self.observation = observation; self.outcome = outcome; self.outputBytes = outputBytes
-        self.seconds = seconds; self.modelSeconds = modelSeconds
+        self.seconds = seconds; self.modelSeconds = modelSeconds; self.planner = planner
     }
 }
 
@@ -79,10 +82,10 @@ extension KnowledgeBase {
         try pool.write { db in
             try db.execute(sql: """
                 INSERT OR REPLACE INTO agent_steps (run, step, prompt_tokens, thought, tool, arguments, observation, outcome,
-                                                    output_bytes, seconds, model_seconds)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                    output_bytes, seconds, model_seconds, planner)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [step.run, step.step, step.promptTokens, step.thought, step.tool, step.arguments, step.observation,
-                                 step.outcome, step.outputBytes, step.seconds, step.modelSeconds])
+                                 step.outcome, step.outputBytes, step.seconds, step.modelSeconds, step.planner])
         }
     }
 
@@ -108,11 +111,13 @@ extension KnowledgeBase {
 
     private func stepRecords(_ db: Database, run: String) throws -> [AgentStepRecord] {
         try Row.fetchAll(db, sql: """
-            SELECT run, step, prompt_tokens, thought, tool, arguments, observation, outcome, output_bytes, seconds, model_seconds
+            SELECT run, step, prompt_tokens, thought, tool, arguments, observation, outcome, output_bytes, seconds, model_seconds,
+                   planner
             FROM agent_steps WHERE run = ? ORDER BY step
             """, arguments: [run]).map {
             AgentStepRecord(run: $0[0], step: $0[1], promptTokens: $0[2], thought: $0[3], tool: $0[4], arguments: $0[5],
-                            observation: $0[6], outcome: $0[7], outputBytes: $0[8], seconds: $0[9], modelSeconds: $0[10])
+                            observation: $0[6], outcome: $0[7], outputBytes: $0[8], seconds: $0[9], modelSeconds: $0[10],
+                            planner: $0[11])
         }
     }
 

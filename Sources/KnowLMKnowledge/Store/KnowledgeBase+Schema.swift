@@ -146,6 +146,10 @@ extension KnowledgeBase {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v5-agent-step-planner") { db in
+            // A step the planner took itself (not the model's choice) says why.
+            try db.execute(sql: "ALTER TABLE agent_steps ADD COLUMN planner TEXT")
+        }
         return migrator
     }
 }
