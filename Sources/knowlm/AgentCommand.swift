@@ -124,17 +124,14 @@ struct AgentRunCommand: AsyncParsableCommand {
         }
 
         if let batch {
-            let read = try readJSONLines(batch)
-            let lines = read.map(\.object)
-            // The same lines with their objects' key order kept (JSONSerialization loses it).
-            let ordered = read.map(\.value)
+            let lines = try readJSONLines(batch)
             let start = Date()
             for (index, object) in lines.enumerated() {
-                guard let text = (object["task"] ?? object["question"]) as? String else {
+                guard let text = (object["task"] ?? object["question"])?.stringValue else {
                     throw ValidationError("\(batch):\(index + 1): expected \"task\" or \"question\"")
                 }
                 var functions = declared
-                if let list = ordered[index]["functions"] {
+                if let list = object["functions"] {
                     // From the line's own text: the parameters' order is the function's order
                     // (numbers the task does not name pair up with parameters in that order).
                     do { functions = try BuiltinTools.clientTools(from: list) } catch {
@@ -143,7 +140,7 @@ struct AgentRunCommand: AsyncParsableCommand {
                 }
                 let result = await (try agent(functions: functions)).run(text)
                 var line = runObject(result)
-                line["id"] = object["id"] ?? index + 1
+                line["id"] = object["id"].map(jsonObject) ?? index + 1
                 print(try jsonLine(line))
                 if (index + 1) % 10 == 0 {
                     printError(String(format: "%d/%d tasks, %.1f s each", index + 1, lines.count, Date().timeIntervalSince(start) / Double(index + 1)))
@@ -188,22 +185,20 @@ struct AgentRunCommand: AsyncParsableCommand {
     }
 }
 
-/// The JSON objects of a JSONL file (blank lines skipped), each as Foundation objects and as a
-/// `JSONValue` (which keeps the order of keys).
-func readJSONLines(_ file: String) throws -> [(object: [String: Any], value: JSONValue)] {
+/// The JSON objects of a JSONL file (blank lines skipped), in the order of their keys.
+func readJSONLines(_ file: String) throws -> [JSONValue] {
     let content: String
     do { content = try String(contentsOfFile: file, encoding: .utf8) } catch {
         throw ValidationError("cannot read \(file): \(error.localizedDescription)")
     }
-    var out: [(object: [String: Any], value: JSONValue)] = []
+    var out: [JSONValue] = []
     for (index, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
         let trimmed = line.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\u{FEFF}\r")))
         if trimmed.isEmpty { continue }
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any],
-              let value = try? JSONValue.parse(trimmed) else {
+        guard let value = try? JSONValue.parse(trimmed), value.objectValue != nil else {
             throw ValidationError("\(file):\(index + 1): not a JSON object")
         }
-        out.append((object, value))
+        out.append(value)
     }
     return out
 }
@@ -291,7 +286,7 @@ struct AgentRunsCommand: AsyncParsableCommand {
         }
         print("run \(run.id)\ntask: \(run.task)\nmodel: \(run.model)\noutcome: \(run.outcome)\ntools: \(run.tools.joined(separator: ", "))")
         for s in steps {
-            print(String(format: "[%d] %@ (%d prompt tokens, %.2f s)", s.step, s.planner.map { "(planner: \($0))" } ?? s.thought,
+            print(String(format: "[%d] %@ (%d prompt tokens, %.2f s)", s.step, s.planner.map { "(\($0))" } ?? s.thought,
                          s.promptTokens, s.seconds))
             if let tool = s.tool { print("    → \(tool) \(s.arguments ?? "")") }
             if let o = s.observation { print("    ← \(s.outcome): \(o.prefix(400))") }
@@ -342,13 +337,13 @@ struct Detect: AsyncParsableCommand {
         options.useModel = scorer != nil
         let detector = HallucinationDetector(retriever: retriever, model: scorer, options: options)
         if let batch {
-            let lines = try readJSONLines(batch).map(\.object)
+            let lines = try readJSONLines(batch)
             let start = Date()
             for (index, object) in lines.enumerated() {
-                guard let a = object["answer"] as? String else { throw ValidationError("\(batch):\(index + 1): expected \"answer\"") }
-                let v = try await detector.verify(question: object["question"] as? String ?? "", answer: a)
+                guard let a = object["answer"]?.stringValue else { throw ValidationError("\(batch):\(index + 1): expected \"answer\"") }
+                let v = try await detector.verify(question: object["question"]?.stringValue ?? "", answer: a)
                 var line = verificationObject(v)
-                line["id"] = object["id"] ?? index + 1
+                line["id"] = object["id"].map(jsonObject) ?? index + 1
                 print(try jsonLine(line))
                 if (index + 1) % 50 == 0 {
                     printError(String(format: "%d/%d answers, %.2f s each", index + 1, lines.count, Date().timeIntervalSince(start) / Double(index + 1)))
