@@ -12,8 +12,10 @@ Configurations (each adds one stage to the one before):
   names-only candidate spans, model picks the type or none, examples'  --strategy type-spans --no-calibration --embedder none
              types mapped onto the schema by name only
   spans      the same with types mapped by MiniLM similarity too    --strategy type-spans --no-calibration
-  default    spans + calibration (the default)                      (no flags)
-  terms      default + lower-case noun phrases as candidates         --lowercase-terms
+  names      spans + calibration, capitalised names only            --lowercase-terms off
+  default    + lower-case noun phrases as candidates, kept only under labels the bundled
+             examples show in lower case or not at all (the default)  (no flags)
+  terms      lower-case terms kept under any label                   --lowercase-terms all
 
 Usage:
   Benchmarks/eval_ie.py --knowlm .build/release/knowlm --data ../shared/eval/crossner \
@@ -34,7 +36,9 @@ CONFIGS = {
     "names-only": ["--strategy", "type-spans", "--no-calibration", "--embedder", "none"],
     "spans": ["--strategy", "type-spans", "--no-calibration"],
     "default": [],
-    "terms": ["--lowercase-terms"],
+    "names": ["--lowercase-terms", "off"],
+    "terms": ["--lowercase-terms", "all"],
+    "typed-terms": ["--lowercase-terms", "typed"],
 }
 
 

@@ -31,8 +31,8 @@ struct ExtractionOptionGroup: ParsableArguments {
     @Flag(name: .customLong("no-calibration"), help: "Span typing: do not correct for the model's prior over type names.")
     var noCalibration = false
 
-    @Flag(name: .customLong("lowercase-terms"), help: "Span typing: also propose lower-case noun phrases (task, field or genre names) as candidates.")
-    var lowercaseTerms = false
+    @Option(name: .customLong("lowercase-terms"), help: "Span typing: also propose lower-case noun phrases (task, field or genre names) as candidates: off, typed (kept only under labels the bundled examples show in lower case, or show no example of), or all.")
+    var lowercaseTerms = "typed"
 
     @Option(name: .customLong("term-margin"), help: "Span typing: how much more likely than 'none' (log-probability) a type must be to keep a lower-case term.")
     var termMargin: Float = 2.0
@@ -51,6 +51,7 @@ struct ExtractionOptionGroup: ParsableArguments {
         if ExtractionOptions.PromptFormat(rawValue: promptFormat) == nil { throw ValidationError("--prompt-format must be auto, oneke or fewshot") }
         if ExtractionOptions.Strategy(rawValue: strategy) == nil { throw ValidationError("--strategy must be auto, generate or type-spans") }
         if maxTokens < 8 { throw ValidationError("--max-tokens must be at least 8") }
+        if ExtractionOptions.TermCandidates(rawValue: lowercaseTerms) == nil { throw ValidationError("--lowercase-terms must be off, typed or all") }
         if examples < 0 { throw ValidationError("--examples must be 0 or more") }
     }
 
@@ -65,7 +66,7 @@ struct ExtractionOptionGroup: ParsableArguments {
         o.exampleCount = examples
         o.calibrate = !noCalibration && calibrationWeight > 0
         o.calibrationWeight = calibrationWeight
-        o.lowercaseTerms = lowercaseTerms
+        o.lowercaseTerms = ExtractionOptions.TermCandidates(rawValue: lowercaseTerms) ?? .off
         o.termMargin = termMargin
         o.maxInputCharacters = maxChars
         return o

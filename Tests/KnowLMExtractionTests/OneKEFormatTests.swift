@@ -217,6 +217,14 @@ struct TextSpanTests {
         #expect(!spans.contains { $0.contains(" the ") || $0.contains(" and ") })
     }
 
+    /// Lower-case terms may take a label the bundled examples show in lower case ("gothic
+    /// romance" is a genre) or never show, never a label shown only as capitalised names.
+    @Test func termLabelsFollowTheExamplesCase() throws {
+        let extractor = try Extractor(model: NoModel())   // no embedder: types map by name
+        let labels = try extractor.termLabels(labels: ["person", "genre", "instrument", "city", "task"])
+        #expect(labels == ["genre", "instrument", "task"])
+    }
+
     @Test func windowsKeepOffsetsIntoTheDocument() {
         let sentence = "Ada Lovelace wrote notes on the engine. "
         let document = String(repeating: sentence, count: 30_000)   // 1.2 MB
