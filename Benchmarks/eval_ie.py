@@ -16,6 +16,8 @@ Configurations (each adds one stage to the one before):
   default    + lower-case noun phrases as candidates, kept only under labels the bundled
              examples show in lower case or not at all (the default)  (no flags)
   terms      lower-case terms kept under any label                   --lowercase-terms all
+  free-typing the default pipeline with the model writing each type freely (constraints off)
+                                                                      --no-grammar
 
 Usage:
   Benchmarks/eval_ie.py --knowlm .build/release/knowlm --data ../shared/eval/crossner \
@@ -39,6 +41,7 @@ CONFIGS = {
     "names": ["--lowercase-terms", "off"],
     "terms": ["--lowercase-terms", "all"],
     "typed-terms": ["--lowercase-terms", "typed"],
+    "free-typing": ["--no-grammar"],
 }
 
 

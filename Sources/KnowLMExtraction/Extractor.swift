@@ -30,7 +30,9 @@ public struct ExtractionOptions: Sendable {
     public var language: IELanguage?
     /// Mentions must be spans of the input (grammar-enforced).
     public var copyFromInput = true
-    /// Constrain answers to the task's JSON Schema; off: free-form text, parsed afterwards.
+    /// Constrain answers: generation decodes under the task's JSON Schema, span typing chooses
+    /// among the schema's labels and "none" by score. Off: the model writes freely and the text
+    /// is parsed afterwards (a JSON answer, or a type name).
     public var grammar = true
     public var promptFormat: PromptFormat = .auto
     public var strategy: Strategy = .auto
@@ -338,6 +340,14 @@ public final class Extractor: @unchecked Sendable {
             if accepted.contains(where: { isTerm ? $0.0.overlaps(span) : $0.0.lowerBound <= span.lowerBound && span.upperBound <= $0.0.upperBound }) { continue }
             let mention = String(String.UnicodeScalarView(scalars[span]))
             let prompt = try choosePrompt(labels: labels, examples: examples, text: text, span: mention)
+            if !options.grammar {
+                // Unconstrained: the model writes the type itself; an answer that is no label
+                // and not "none" counts as a parse error (what the constrained choice avoids).
+                guard let label = try await freeType(prompt: prompt, labels: labels, output: &output) else { continue }
+                if isTerm && !termLabels.contains(label) { continue }
+                accepted.append((span, label))
+                continue
+            }
             var scores = try await scorer.logProbabilities(of: choices, after: prompt)
             output.modelCalls += 1
             if let prior { scores = zip(scores, prior).map { $0 - options.calibrationWeight * $1 } }
@@ -351,6 +361,21 @@ public final class Extractor: @unchecked Sendable {
             result.merge(IEResult(entities: [.init(mention: String(String.UnicodeScalarView(scalars[span])), type: label)]))
         }
         return result
+    }
+
+    /// The type the model writes after `prompt` with no constraint (greedy, one line), or nil
+    /// for "none" and for an answer that names no label (counted as a parse error).
+    func freeType(prompt: String, labels: [String], output: inout ExtractionOutput) async throws -> String? {
+        var parameters = GenerateParameters.greedy(maxTokens: 12)
+        parameters.stop = ["\n"]
+        let answer = try await model.complete(prompt: prompt, parameters: parameters, processors: [])
+        output.modelCalls += 1
+        let written = answer.text.trimmingCharacters(in: .whitespaces).lowercased()
+        if written == BankSentence.none { return nil }
+        if let label = labels.first(where: { $0.lowercased() == written }) { return label }
+        output.parseErrors += 1
+        output.warnings.append("a span's type was not one of the schema's labels: \(written.prefix(60))")
+        return nil
     }
 
     func choosePrompt(labels: [String], examples: [BankSentence], text: String, span: String) throws -> String {

@@ -13,7 +13,7 @@ struct ExtractionOptionGroup: ParsableArguments {
     @Flag(name: .customLong("no-copy-constraint"), help: "Let mentions be any string, not only spans of the input.")
     var noCopyConstraint = false
 
-    @Flag(name: .customLong("no-grammar"), help: "Decode answers freely instead of under the task's JSON Schema (they may then fail to parse).")
+    @Flag(name: .customLong("no-grammar"), help: "Decode answers freely instead of under the task's JSON Schema, or, in span typing, let the model write each type instead of choosing among the labels (answers may then fail to parse).")
     var noGrammar = false
 
     @Option(name: .customLong("prompt-format"), help: "auto (OneKE's chat wrapper for a model named OneKE, few-shot otherwise), oneke or fewshot.")
