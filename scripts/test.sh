@@ -24,6 +24,17 @@ source scripts/build-flags.sh
 if [ $# -gt 0 ]; then
   exec swift test "${KNOWLM_BUILD_FLAGS[@]}" "$@"
 fi
+# The C kernels on every instruction-set level this CPU has (scalar, AVX2, AVX-512), not only
+# the one the runtime picks: goldens, SIMD against scalar, and the GEMMs that promise results
+# bit-identical to their single-row dot products (Tests/kernels-harness/README).
+harness_dir="$(mktemp -d)"
+"${CC:-clang}" -O3 -I Sources/CKernels/include Sources/CKernels/*.c Tests/kernels-harness/*.c -lm -lpthread -ldl \
+  -o "$harness_dir/kernels_harness"
+if ! "$harness_dir/kernels_harness" > "$harness_dir/log" 2>&1; then
+  grep -E "FAIL|checks" "$harness_dir/log" >&2; exit 1
+fi
+echo "kernels harness: $(tail -n 1 "$harness_dir/log")"
+rm -rf "$harness_dir"
 # The server tests run live HTTP servers and a browser; they run on their own, after the rest,
 # so the CPU-heavy model tests do not starve their request handlers.
 swift test "${KNOWLM_BUILD_FLAGS[@]}" --skip KnowLMServerTests

@@ -255,7 +255,7 @@ static void gemm_q8_0(int64_t k, const void *W, size_t w_row_bytes, int64_t row_
     }
 }
 
-static void gemm_q5_0(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+static void gemm_q5_0_rowwise(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
                       const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
     const int64_t nb = k / 32;
     const __m256i off = _mm256_set1_epi8(16);
@@ -279,6 +279,78 @@ static void gemm_q5_0(int64_t k, const void *W, size_t w_row_bytes, int64_t row_
                     }
                 }
                 for (int r = 0; r < 4; ++r) C[(j + r) * ldc + i] = hsum8(acc[r]);
+            }
+        }
+        for (; j < n_a; ++j) {
+            const void *a = (const uint8_t *)A + (size_t)j * a_row_bytes;
+            for (int64_t i = i0; i < i1; ++i) C[j * ldc + i] = dot_q5_0(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
+        }
+    }
+}
+
+/* Q5_0 GEMM with weights unpacked once per block of rows (not once per group of four
+ * activation rows): each weight block becomes 32 unsigned codes u = q + 16 (0..31) in a stack
+ * buffer, and maddubs(u, a) needs no sign trick. The exact integer correction 16 * (sum of each
+ * lane's 4 activations) is computed once per activation block, so every lane's int32 equals
+ * dot_i8(q, a)'s, and the float steps (cvt, scale product d_w * d_a, fma, block order, hsum8)
+ * are dot_q5_0's: results are bit-identical to it. Activation scales are converted once per
+ * group of four rows. Rows with more than 128 blocks (k > 4096) take the row-wise kernel. */
+#define Q5_PACK_BYTES 16384
+#define Q5_MAX_BLOCKS 128
+
+static void gemm_q5_0(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                      const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
+    const int64_t nb = k / 32;
+    if (nb > Q5_MAX_BLOCKS || n_a < 4) {
+        gemm_q5_0_rowwise(k, W, w_row_bytes, row_begin, row_end, A, a_row_bytes, n_a, C, ldc);
+        return;
+    }
+    _Alignas(32) uint8_t U[Q5_PACK_BYTES];             /* rows x nb x 32 unsigned codes */
+    float DW[Q5_PACK_BYTES / 32];                       /* rows x nb weight scales */
+    _Alignas(32) int32_t CORR[4 * Q5_MAX_BLOCKS * 8];   /* 4 act rows x nb x 8 lanes */
+    float DA[4 * Q5_MAX_BLOCKS];
+    const int64_t rows_per_pack = Q5_PACK_BYTES / (nb * 32) < KL_GEMM_ROW_BLOCK ? Q5_PACK_BYTES / (nb * 32) : KL_GEMM_ROW_BLOCK;
+    const __m256i ones16 = _mm256_set1_epi16(1), sixteen8 = _mm256_set1_epi8(16);
+    for (int64_t i0 = row_begin; i0 < row_end; i0 += rows_per_pack) {
+        const int64_t i1 = i0 + rows_per_pack < row_end ? i0 + rows_per_pack : row_end;
+        for (int64_t i = i0; i < i1; ++i) {
+            const kl_block_q5_0 *x = (const kl_block_q5_0 *)((const uint8_t *)W + (size_t)i * w_row_bytes);
+            for (int64_t b = 0; b < nb; ++b) {
+                const __m256i u = _mm256_or_si256(nibbles32(x[b].qs), bits32_to_0x10(x[b].qh));
+                _mm256_store_si256((__m256i *)(U + ((i - i0) * nb + b) * 32), u);
+                DW[(i - i0) * nb + b] = h2f(x[b].d);
+            }
+        }
+        int64_t j = 0;
+        for (; j + 4 <= n_a; j += 4) {
+            const kl_block_q8_0 *y[4];
+            for (int r = 0; r < 4; ++r) {
+                y[r] = (const kl_block_q8_0 *)((const uint8_t *)A + (size_t)(j + r) * a_row_bytes);
+                for (int64_t b = 0; b < nb; ++b) {
+                    const __m256i a = _mm256_loadu_si256((const __m256i *)y[r][b].qs);
+                    _mm256_store_si256((__m256i *)(CORR + (r * nb + b) * 8), _mm256_madd_epi16(_mm256_maddubs_epi16(sixteen8, a), ones16));
+                    DA[r * nb + b] = h2f(y[r][b].d);
+                }
+            }
+            for (int64_t i = i0; i < i1; ++i) {
+                const uint8_t *u_row = U + (i - i0) * nb * 32;
+                const float *dw = DW + (i - i0) * nb;
+                __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+                for (int64_t b = 0; b < nb; ++b) {
+                    const __m256i u = _mm256_load_si256((const __m256i *)(u_row + b * 32));
+                    const float d = dw[b];
+#define Q5_STEP(R, ACC) do { \
+                        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)y[R][b].qs)), ones16); \
+                        p = _mm256_sub_epi32(p, _mm256_load_si256((const __m256i *)(CORR + ((R) * nb + b) * 8))); \
+                        ACC = _mm256_fmadd_ps(_mm256_set1_ps(d * DA[(R) * nb + b]), _mm256_cvtepi32_ps(p), ACC); \
+                    } while (0)
+                    Q5_STEP(0, acc0); Q5_STEP(1, acc1); Q5_STEP(2, acc2); Q5_STEP(3, acc3);
+#undef Q5_STEP
+                }
+                C[(j + 0) * ldc + i] = hsum8(acc0);
+                C[(j + 1) * ldc + i] = hsum8(acc1);
+                C[(j + 2) * ldc + i] = hsum8(acc2);
+                C[(j + 3) * ldc + i] = hsum8(acc3);
             }
         }
         for (; j < n_a; ++j) {
@@ -456,6 +528,112 @@ static float dot_q6_K(int64_t n, const void *w, const void *a) {
     return hsum8(acc);
 }
 
+/* K-quant GEMMs: each weight super-block is unpacked once (codes and scale vectors) for four
+ * activation rows instead of once per row. Per row the integer sums are exact and the float
+ * steps are dot_q4_K's / dot_q6_K's in the same order, so results are bit-identical to them. */
+
+static void gemm_q4_K(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                      const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
+    const int64_t nsb = k / 256;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t i0 = row_begin; i0 < row_end; i0 += KL_GEMM_ROW_BLOCK) {
+        const int64_t i1 = i0 + KL_GEMM_ROW_BLOCK < row_end ? i0 + KL_GEMM_ROW_BLOCK : row_end;
+        int64_t j = 0;
+        for (; j + 4 <= n_a; j += 4) {
+            const kl_block_q8_K *y[4];
+            for (int r = 0; r < 4; ++r) y[r] = (const kl_block_q8_K *)((const uint8_t *)A + (size_t)(j + r) * a_row_bytes);
+            for (int64_t i = i0; i < i1; ++i) {
+                const kl_block_q4_K *x = (const kl_block_q4_K *)((const uint8_t *)W + (size_t)i * w_row_bytes);
+                __m256 acc[4];
+                float accm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
+                for (int64_t b = 0; b < nsb; ++b) {
+                    uint8_t sm[16];
+                    k4_unpack(x[b].scales, sm);
+                    __m256i u[8], sc[8];
+                    for (int c = 0; c < 4; ++c) {
+                        const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
+                        u[2 * c] = _mm256_and_si256(raw, m4);
+                        u[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                    }
+                    for (int c = 0; c < 8; ++c) sc[c] = _mm256_set1_epi16(sm[c]);
+                    const float dw = h2f(x[b].d), dmw = h2f(x[b].dmin);
+                    for (int r = 0; r < 4; ++r) {
+                        const kl_block_q8_K *yb = &y[r][b];
+                        int summs = 0;
+                        for (int g = 0; g < 8; ++g) summs += sm[8 + g] * (yb->bsums[2 * g] + yb->bsums[2 * g + 1]);
+                        __m256i isum = _mm256_setzero_si256();
+                        for (int c = 0; c < 8; ++c)
+                            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(u[c], _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * c))), sc[c]));
+                        const float d = dw * yb->d, dmin = dmw * yb->d;
+                        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc[r]);
+                        accm[r] += dmin * (float)summs;
+                    }
+                }
+                for (int r = 0; r < 4; ++r) C[(j + r) * ldc + i] = hsum8(acc[r]) - accm[r];
+            }
+        }
+        for (; j < n_a; ++j) {
+            const void *a = (const uint8_t *)A + (size_t)j * a_row_bytes;
+            for (int64_t i = i0; i < i1; ++i) C[j * ldc + i] = dot_q4_K(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
+        }
+    }
+}
+
+static void gemm_q6_K(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                      const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
+    const int64_t nsb = k / 256;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    for (int64_t i0 = row_begin; i0 < row_end; i0 += KL_GEMM_ROW_BLOCK) {
+        const int64_t i1 = i0 + KL_GEMM_ROW_BLOCK < row_end ? i0 + KL_GEMM_ROW_BLOCK : row_end;
+        int64_t j = 0;
+        for (; j + 4 <= n_a; j += 4) {
+            const kl_block_q8_K *y[4];
+            for (int r = 0; r < 4; ++r) y[r] = (const kl_block_q8_K *)((const uint8_t *)A + (size_t)(j + r) * a_row_bytes);
+            for (int64_t i = i0; i < i1; ++i) {
+                const kl_block_q6_K *x = (const kl_block_q6_K *)((const uint8_t *)W + (size_t)i * w_row_bytes);
+                __m256 acc[4];
+                for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
+                for (int64_t b = 0; b < nsb; ++b) {
+                    int16_t sc16[16];
+                    for (int g = 0; g < 16; ++g) sc16[g] = x[b].scales[g];
+                    __m256i u[8], sc[8];
+                    for (int h = 0; h < 2; ++h) {
+                        const uint8_t *ql = x[b].ql + 64 * h;
+                        const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
+                        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+                        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                        const __m256i lows[4] = {
+                            _mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
+                            _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+                        for (int m = 0; m < 4; ++m) {
+                            const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * m), m3);
+                            u[4 * h + m] = _mm256_or_si256(lows[m], _mm256_slli_epi16(hb, 4));
+                        }
+                    }
+                    for (int c = 0; c < 8; ++c) sc[c] = scale2(sc16[2 * c], sc16[2 * c + 1]);
+                    const float dw = h2f(x[b].d);
+                    for (int r = 0; r < 4; ++r) {
+                        const kl_block_q8_K *yb = &y[r][b];
+                        const int corr = 32 * bsum_dot16(yb->bsums, sc16);
+                        __m256i isum = _mm256_setr_epi32(-corr, 0, 0, 0, 0, 0, 0, 0);
+                        for (int c = 0; c < 8; ++c)
+                            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(u[c], _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * c))), sc[c]));
+                        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * yb->d), _mm256_cvtepi32_ps(isum), acc[r]);
+                    }
+                }
+                for (int r = 0; r < 4; ++r) C[(j + r) * ldc + i] = hsum8(acc[r]);
+            }
+        }
+        for (; j < n_a; ++j) {
+            const void *a = (const uint8_t *)A + (size_t)j * a_row_bytes;
+            for (int64_t i = i0; i < i1; ++i) C[j * ldc + i] = dot_q6_K(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
+        }
+    }
+}
+
 /* ------------------------------------------------ activation quantization */
 /* Same arithmetic as the portable versions in quants.c (which document the ggml
  * semantics): _mm256_round_ps(NEAREST) == kl_nearest_int, F16C == kl_fp32_to_fp16. */
@@ -585,6 +763,8 @@ void kl_fill_avx2(kl_kernels *t) {
     t->dot[KL_Q6_K] = dot_q6_K;
     t->gemm[KL_Q8_0] = gemm_q8_0;
     t->gemm[KL_Q5_0] = gemm_q5_0;
+    t->gemm[KL_Q4_K] = gemm_q4_K;
+    t->gemm[KL_Q6_K] = gemm_q6_K;
     t->quant[KL_Q8_0] = quant_q8_0;
     t->quant[KL_Q8_1] = quant_q8_1;
     t->quant[KL_Q8_K] = quant_q8_K;

@@ -194,7 +194,7 @@ static void random_cross(void) {
         /* shapes: small ones plus k-segmented / multi-tile ones (rows 29 = 2x12 + 4 + 1) */
         static const int64_t shapes[][3] = {  /* blocks (x32 or x256; elements for F*), rows, n_a */
             {1, 1, 1}, {4, 6, 4}, {7, 11, 7}, {10, 5, 10}, {13, 10, 3}, {16, 4, 6},
-            {101, 29, 7}, {70, 13, 9}, {9, 29, 5}};
+            {101, 29, 7}, {70, 13, 9}, {9, 29, 5}, {150, 5, 5}};
         for (int trial = 0; trial < (int)(sizeof shapes / sizeof shapes[0]); ++trial) {
             const int64_t nblk = bs == 256 ? 1 + shapes[trial][0] / 8 : shapes[trial][0];
             const int64_t n = bs == 1 ? 1 + 37 * shapes[trial][0] : nblk * bs;
@@ -227,6 +227,10 @@ static void random_cross(void) {
                         if (fabs(v - s) / tolv > worst) worst = fabs(v - s) / tolv;
                         CHECK(fabs(v - s) <= tolv, "random type %d %s n=%lld: gemm %g vs scalar %g", t, isa_name[lv], (long long)n, v, s);
                         CHECK(fabs(dv - v) <= tolv, "random type %d %s: vec_dot %g vs gemm %g", t, isa_name[lv], dv, v);
+                        /* The AVX2 GEMMs of these types promise each result bit for bit equal to vec_dot. */
+                        if (lv == 1 && (t == KL_Q8_0 || t == KL_Q5_0 || t == KL_Q4_K || t == KL_Q6_K))
+                            CHECK(memcmp(&dv, &v, sizeof v) == 0, "random type %d avx2 n=%lld: gemm %.9g is not bit-identical to vec_dot %.9g",
+                                  t, (long long)n, v, dv);
                         CHECK(fabs(ref - s) <= tolv * 10 + 1e-3 * fabs(ref) * (t == KL_Q4_1 || t == KL_Q5_1),
                               "random type %d: scalar %g vs dequant-dot %g", t, s, ref);
                     }
