@@ -338,11 +338,11 @@ static void gemm_q5_0(int64_t k, const void *W, size_t w_row_bytes, int64_t row_
                 __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
                 for (int64_t b = 0; b < nb; ++b) {
                     const __m256i u = _mm256_load_si256((const __m256i *)(u_row + b * 32));
-                    const float d = dw[b];
+                    const __m256 d = _mm256_broadcast_ss(&dw[b]);
 #define Q5_STEP(R, ACC) do { \
                         __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)y[R][b].qs)), ones16); \
                         p = _mm256_sub_epi32(p, _mm256_load_si256((const __m256i *)(CORR + ((R) * nb + b) * 8))); \
-                        ACC = _mm256_fmadd_ps(_mm256_set1_ps(d * DA[(R) * nb + b]), _mm256_cvtepi32_ps(p), ACC); \
+                        ACC = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_broadcast_ss(&DA[(R) * nb + b])), _mm256_cvtepi32_ps(p), ACC); \
                     } while (0)
                     Q5_STEP(0, acc0); Q5_STEP(1, acc1); Q5_STEP(2, acc2); Q5_STEP(3, acc3);
 #undef Q5_STEP

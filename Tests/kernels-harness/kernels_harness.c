@@ -322,6 +322,45 @@ static void api_checks(void) {
     printf("  api checks done; features: %s\n", kl_cpu_features());
 }
 
+/* kl_attention_f16_fast on every ISA level against its scalar version: causal and sliding
+ * masks, rows with nothing visible, row counts that are not a multiple of four. */
+static void fast_attention_cross(void) {
+    static const int shapes[][4] = { /* n_q, n_kv, d, dv */ {1, 1, 16, 8}, {3, 7, 16, 8}, {4, 9, 32, 24}, {5, 40, 64, 64},
+                                     {13, 70, 256, 256}, {32, 32, 128, 136}};
+    const int best = kl_internal_best_isa();
+    double worst = 0;
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; ++t) {
+        const int nq = shapes[t][0], nkv = shapes[t][1], d = shapes[t][2], dv = shapes[t][3];
+        float *q = malloc(sizeof(float) * nq * d), *mask = malloc(sizeof(float) * nq * nkv);
+        uint16_t *k = malloc(2 * (size_t)nkv * d), *v = malloc(2 * (size_t)nkv * dv);
+        float *scratch = malloc(sizeof(float) * 4 * nkv), *ref = malloc(sizeof(float) * nq * dv), *got = malloc(sizeof(float) * nq * dv);
+        for (int i = 0; i < nq * d; ++i) q[i] = frand();
+        for (int i = 0; i < nkv * d; ++i) k[i] = kl_fp32_to_fp16(frand());
+        for (int i = 0; i < nkv * dv; ++i) v[i] = kl_fp32_to_fp16(frand());
+        for (int i = 0; i < nq; ++i)
+            for (int j = 0; j < nkv; ++j) {
+                const int p = nkv - nq + i;   /* causal, window of 24, row 1 sees nothing */
+                mask[i * nkv + j] = (j > p || p - j >= 24 || (i == 1 && nq > 2)) ? -INFINITY : 0.0f;
+            }
+        kl_internal_set_isa(0);
+        kl_attention_f16_fast(nq, nkv, d, dv, q, d, k, d, v, dv, mask, nkv, 0.125f, scratch, ref, dv);
+        for (int lv = 1; lv <= best; ++lv) {
+            kl_internal_set_isa(lv);
+            for (int i = 0; i < nq * dv; ++i) got[i] = NAN;
+            kl_attention_f16_fast(nq, nkv, d, dv, q, d, k, d, v, dv, mask, nkv, 0.125f, scratch, got, dv);
+            for (int i = 0; i < nq * dv; ++i) {
+                const double err = fabs((double)got[i] - ref[i]);
+                if (err > worst) worst = err;
+                CHECK(err <= 1e-4, "fast attention %s nq=%d nkv=%d d=%d dv=%d: out[%d] %g vs scalar %g",
+                      isa_name[lv], nq, nkv, d, dv, i, got[i], ref[i]);
+            }
+        }
+        free(q); free(mask); free(k); free(v); free(scratch); free(ref); free(got);
+    }
+    kl_internal_set_isa(best);
+    printf("  fast attention cross-check done (worst abs err %.2g)\n", worst);
+}
+
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "Tests/KnowLMRuntimeTests/Fixtures/kernels";
     printf("best ISA level: %s\n", isa_name[kl_internal_best_isa()]);
@@ -340,6 +379,7 @@ int main(int argc, char **argv) {
     free(idx);
     random_cross();
     random_quant_cross();
+    fast_attention_cross();
     fp16_checks();
     printf("%d checks, %d failures\n", g_checks, g_fail);
     return g_fail ? 1 : 0;

@@ -119,7 +119,7 @@ void kl_attention_llamacpp_heads(int n_heads, size_t q_head_stride, size_t out_h
 
 /* Attention over the same fp16 K/V cache and mask layout, vectorised (AVX2/FMA/F16C, scalar
  * fallback) in no particular summation order: for CPUs where the exact emulation above has
- * no fast implementation. scores: n_kv floats of scratch. */
+ * no fast implementation. scores: 4 * n_kv floats of scratch (four query rows at a time). */
 void kl_attention_f16_fast(int n_q, int n_kv, int d, int dv,
                            const float *q, size_t q_stride, const uint16_t *k, size_t k_stride,
                            const uint16_t *v, size_t v_stride, const float *mask, size_t mask_stride,

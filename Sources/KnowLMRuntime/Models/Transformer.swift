@@ -333,7 +333,7 @@ public final class Transformer: @unchecked Sendable {
         let qStride = c.headCount * dk, kStride = c.kvHeadCount * dk, vStride = c.kvHeadCount * dv
         let scale = c.scalesQueries ? 1 : c.attentionScale
         let exact = Self.exactAttention
-        let scratchSize = exact ? kl_attention_llamacpp_scratch_for(Int32(padded), Int32(dk), Int32(dv), Int32(n)) : max(1, active)
+        let scratchSize = exact ? kl_attention_llamacpp_scratch_for(Int32(padded), Int32(dk), Int32(dv), Int32(n)) : max(1, 4 * active)
         // Work items: (head, block of query rows), or for long batches (kv head, block of rows)
         // so that the heads sharing a K/V head share its transposed V. Results do not depend
         // on the split.
