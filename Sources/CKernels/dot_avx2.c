@@ -212,80 +212,94 @@ static float dot_q8_0(int64_t n, const void *w, const void *a) {
 
 #define KL_GEMM_ROW_BLOCK 16
 
-static void gemm_q8_0(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
-                      const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
-    const int64_t nb = k / 32;
+/* One weight row against four activation rows: out[r] = dot(w, y[r]) in the single-row dot's
+ * arithmetic. */
+typedef void (*tile4_fn)(int64_t k, const void *w, const void *const y[4], float out[4]);
+
+/* The loop shared by the four-row GEMMs below: weight rows in cache-sized blocks, activation
+ * rows four at a time through `tile`, the last one to three through `dot`. Inlined into each
+ * GEMM, so `tile` and `dot` are direct calls. */
+static inline __attribute__((always_inline))
+void gemm_by_four(tile4_fn tile, kl_dot_fn dot, int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin,
+                  int64_t row_end, const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
     for (int64_t i0 = row_begin; i0 < row_end; i0 += KL_GEMM_ROW_BLOCK) {
         const int64_t i1 = i0 + KL_GEMM_ROW_BLOCK < row_end ? i0 + KL_GEMM_ROW_BLOCK : row_end;
         int64_t j = 0;
         for (; j + 4 <= n_a; j += 4) {
-            const kl_block_q8_0 *y[4];
-            for (int r = 0; r < 4; ++r) y[r] = (const kl_block_q8_0 *)((const uint8_t *)A + (size_t)(j + r) * a_row_bytes);
+            const void *y[4];
+            for (int r = 0; r < 4; ++r) y[r] = (const uint8_t *)A + (size_t)(j + r) * a_row_bytes;
             for (int64_t i = i0; i < i1; ++i) {
-                const kl_block_q8_0 *x = (const kl_block_q8_0 *)((const uint8_t *)W + (size_t)i * w_row_bytes);
-                __m256 acc0[4], acc1[4];
-                for (int r = 0; r < 4; ++r) { acc0[r] = _mm256_setzero_ps(); acc1[r] = acc0[r]; }
-                int64_t b = 0;
-                for (; b + 1 < nb; b += 2) {
-                    const __m256i w0 = _mm256_loadu_si256((const __m256i *)x[b].qs);
-                    const __m256i w1 = _mm256_loadu_si256((const __m256i *)x[b + 1].qs);
-                    const float d0 = h2f(x[b].d), d1 = h2f(x[b + 1].d);
-                    for (int r = 0; r < 4; ++r) {
-                        const __m256i p0 = dot_i8(w0, _mm256_loadu_si256((const __m256i *)y[r][b].qs));
-                        const __m256i p1 = dot_i8(w1, _mm256_loadu_si256((const __m256i *)y[r][b + 1].qs));
-                        acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * h2f(y[r][b].d)), _mm256_cvtepi32_ps(p0), acc0[r]);
-                        acc1[r] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * h2f(y[r][b + 1].d)), _mm256_cvtepi32_ps(p1), acc1[r]);
-                    }
-                }
-                for (; b < nb; ++b) {
-                    const __m256i w0 = _mm256_loadu_si256((const __m256i *)x[b].qs);
-                    const float d0 = h2f(x[b].d);
-                    for (int r = 0; r < 4; ++r) {
-                        const __m256i p0 = dot_i8(w0, _mm256_loadu_si256((const __m256i *)y[r][b].qs));
-                        acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * h2f(y[r][b].d)), _mm256_cvtepi32_ps(p0), acc0[r]);
-                    }
-                }
-                for (int r = 0; r < 4; ++r) C[(j + r) * ldc + i] = hsum8(_mm256_add_ps(acc0[r], acc1[r]));
+                float out[4];
+                tile(k, (const uint8_t *)W + (size_t)i * w_row_bytes, y, out);
+                for (int r = 0; r < 4; ++r) C[(j + r) * ldc + i] = out[r];
             }
         }
         for (; j < n_a; ++j) {
             const void *a = (const uint8_t *)A + (size_t)j * a_row_bytes;
-            for (int64_t i = i0; i < i1; ++i) C[j * ldc + i] = dot_q8_0(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
+            for (int64_t i = i0; i < i1; ++i) C[j * ldc + i] = dot(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
         }
     }
 }
 
-static void gemm_q5_0_rowwise(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
-                      const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
+static inline __attribute__((always_inline))
+void tile4_q8_0(int64_t k, const void *w, const void *const yv[4], float out[4]) {
     const int64_t nb = k / 32;
-    const __m256i off = _mm256_set1_epi8(16);
-    for (int64_t i0 = row_begin; i0 < row_end; i0 += KL_GEMM_ROW_BLOCK) {
-        const int64_t i1 = i0 + KL_GEMM_ROW_BLOCK < row_end ? i0 + KL_GEMM_ROW_BLOCK : row_end;
-        int64_t j = 0;
-        for (; j + 4 <= n_a; j += 4) {
-            const kl_block_q8_0 *y[4];
-            for (int r = 0; r < 4; ++r) y[r] = (const kl_block_q8_0 *)((const uint8_t *)A + (size_t)(j + r) * a_row_bytes);
-            for (int64_t i = i0; i < i1; ++i) {
-                const kl_block_q5_0 *x = (const kl_block_q5_0 *)((const uint8_t *)W + (size_t)i * w_row_bytes);
-                __m256 acc[4];
-                for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
-                for (int64_t b = 0; b < nb; ++b) {
-                    __m256i q = _mm256_or_si256(nibbles32(x[b].qs), bits32_to_0x10(x[b].qh));
-                    q = _mm256_sub_epi8(q, off);
-                    const float d = h2f(x[b].d);
-                    for (int r = 0; r < 4; ++r) {
-                        const __m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)y[r][b].qs));
-                        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y[r][b].d)), _mm256_cvtepi32_ps(p), acc[r]);
-                    }
-                }
-                for (int r = 0; r < 4; ++r) C[(j + r) * ldc + i] = hsum8(acc[r]);
-            }
-        }
-        for (; j < n_a; ++j) {
-            const void *a = (const uint8_t *)A + (size_t)j * a_row_bytes;
-            for (int64_t i = i0; i < i1; ++i) C[j * ldc + i] = dot_q5_0(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
+    const kl_block_q8_0 *x = w;
+    const kl_block_q8_0 *y[4] = {yv[0], yv[1], yv[2], yv[3]};
+    __m256 acc0[4], acc1[4];
+    for (int r = 0; r < 4; ++r) { acc0[r] = _mm256_setzero_ps(); acc1[r] = acc0[r]; }
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)x[b + 1].qs);
+        const float d0 = h2f(x[b].d), d1 = h2f(x[b + 1].d);
+        for (int r = 0; r < 4; ++r) {
+            const __m256i p0 = dot_i8(w0, _mm256_loadu_si256((const __m256i *)y[r][b].qs));
+            const __m256i p1 = dot_i8(w1, _mm256_loadu_si256((const __m256i *)y[r][b + 1].qs));
+            acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * h2f(y[r][b].d)), _mm256_cvtepi32_ps(p0), acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * h2f(y[r][b + 1].d)), _mm256_cvtepi32_ps(p1), acc1[r]);
         }
     }
+    for (; b < nb; ++b) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        const float d0 = h2f(x[b].d);
+        for (int r = 0; r < 4; ++r) {
+            const __m256i p0 = dot_i8(w0, _mm256_loadu_si256((const __m256i *)y[r][b].qs));
+            acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * h2f(y[r][b].d)), _mm256_cvtepi32_ps(p0), acc0[r]);
+        }
+    }
+    for (int r = 0; r < 4; ++r) out[r] = hsum8(_mm256_add_ps(acc0[r], acc1[r]));
+}
+
+static void gemm_q8_0(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                      const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
+    gemm_by_four(tile4_q8_0, dot_q8_0, k, W, w_row_bytes, row_begin, row_end, A, a_row_bytes, n_a, C, ldc);
+}
+
+static inline __attribute__((always_inline))
+void tile4_q5_0(int64_t k, const void *w, const void *const yv[4], float out[4]) {
+    const int64_t nb = k / 32;
+    const kl_block_q5_0 *x = w;
+    const kl_block_q8_0 *y[4] = {yv[0], yv[1], yv[2], yv[3]};
+    const __m256i off = _mm256_set1_epi8(16);
+    __m256 acc[4];
+    for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i q = _mm256_or_si256(nibbles32(x[b].qs), bits32_to_0x10(x[b].qh));
+        q = _mm256_sub_epi8(q, off);
+        const float d = h2f(x[b].d);
+        for (int r = 0; r < 4; ++r) {
+            const __m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)y[r][b].qs));
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * h2f(y[r][b].d)), _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; ++r) out[r] = hsum8(acc[r]);
+}
+
+/* For rows longer than the packed Q5_0 GEMM's buffers. */
+static void gemm_q5_0_rowwise(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                              const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
+    gemm_by_four(tile4_q5_0, dot_q5_0, k, W, w_row_bytes, row_begin, row_end, A, a_row_bytes, n_a, C, ldc);
 }
 
 /* Q5_0 GEMM with weights unpacked once per block of rows (not once per group of four
@@ -532,106 +546,90 @@ static float dot_q6_K(int64_t n, const void *w, const void *a) {
  * activation rows instead of once per row. Per row the integer sums are exact and the float
  * steps are dot_q4_K's / dot_q6_K's in the same order, so results are bit-identical to them. */
 
-static void gemm_q4_K(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
-                      const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
+static inline __attribute__((always_inline))
+void tile4_q4_K(int64_t k, const void *w, const void *const yv[4], float out[4]) {
     const int64_t nsb = k / 256;
+    const kl_block_q4_K *x = w;
+    const kl_block_q8_K *y[4] = {yv[0], yv[1], yv[2], yv[3]};
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int64_t i0 = row_begin; i0 < row_end; i0 += KL_GEMM_ROW_BLOCK) {
-        const int64_t i1 = i0 + KL_GEMM_ROW_BLOCK < row_end ? i0 + KL_GEMM_ROW_BLOCK : row_end;
-        int64_t j = 0;
-        for (; j + 4 <= n_a; j += 4) {
-            const kl_block_q8_K *y[4];
-            for (int r = 0; r < 4; ++r) y[r] = (const kl_block_q8_K *)((const uint8_t *)A + (size_t)(j + r) * a_row_bytes);
-            for (int64_t i = i0; i < i1; ++i) {
-                const kl_block_q4_K *x = (const kl_block_q4_K *)((const uint8_t *)W + (size_t)i * w_row_bytes);
-                __m256 acc[4];
-                float accm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
-                for (int64_t b = 0; b < nsb; ++b) {
-                    uint8_t sm[16];
-                    k4_unpack(x[b].scales, sm);
-                    __m256i u[8], sc[8];
-                    for (int c = 0; c < 4; ++c) {
-                        const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
-                        u[2 * c] = _mm256_and_si256(raw, m4);
-                        u[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
-                    }
-                    for (int c = 0; c < 8; ++c) sc[c] = _mm256_set1_epi16(sm[c]);
-                    const float dw = h2f(x[b].d), dmw = h2f(x[b].dmin);
-                    for (int r = 0; r < 4; ++r) {
-                        const kl_block_q8_K *yb = &y[r][b];
-                        int summs = 0;
-                        for (int g = 0; g < 8; ++g) summs += sm[8 + g] * (yb->bsums[2 * g] + yb->bsums[2 * g + 1]);
-                        __m256i isum = _mm256_setzero_si256();
-                        for (int c = 0; c < 8; ++c)
-                            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
-                                _mm256_maddubs_epi16(u[c], _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * c))), sc[c]));
-                        const float d = dw * yb->d, dmin = dmw * yb->d;
-                        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc[r]);
-                        accm[r] += dmin * (float)summs;
-                    }
-                }
-                for (int r = 0; r < 4; ++r) C[(j + r) * ldc + i] = hsum8(acc[r]) - accm[r];
-            }
+    __m256 acc[4];
+    float accm[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nsb; ++b) {
+        uint8_t sm[16];
+        k4_unpack(x[b].scales, sm);
+        __m256i u[8], sc[8];
+        for (int c = 0; c < 4; ++c) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
+            u[2 * c] = _mm256_and_si256(raw, m4);
+            u[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
         }
-        for (; j < n_a; ++j) {
-            const void *a = (const uint8_t *)A + (size_t)j * a_row_bytes;
-            for (int64_t i = i0; i < i1; ++i) C[j * ldc + i] = dot_q4_K(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
+        for (int c = 0; c < 8; ++c) sc[c] = _mm256_set1_epi16(sm[c]);
+        const float dw = h2f(x[b].d), dmw = h2f(x[b].dmin);
+        for (int r = 0; r < 4; ++r) {
+            const kl_block_q8_K *yb = &y[r][b];
+            int summs = 0;
+            for (int g = 0; g < 8; ++g) summs += sm[8 + g] * (yb->bsums[2 * g] + yb->bsums[2 * g + 1]);
+            __m256i isum = _mm256_setzero_si256();
+            for (int c = 0; c < 8; ++c)
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(u[c], _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * c))), sc[c]));
+            const float d = dw * yb->d, dmin = dmw * yb->d;
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc[r]);
+            accm[r] += dmin * (float)summs;
         }
     }
+    for (int r = 0; r < 4; ++r) out[r] = hsum8(acc[r]) - accm[r];
+}
+
+static void gemm_q4_K(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                      const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
+    gemm_by_four(tile4_q4_K, dot_q4_K, k, W, w_row_bytes, row_begin, row_end, A, a_row_bytes, n_a, C, ldc);
+}
+
+static inline __attribute__((always_inline))
+void tile4_q6_K(int64_t k, const void *w, const void *const yv[4], float out[4]) {
+    const int64_t nsb = k / 256;
+    const kl_block_q6_K *x = w;
+    const kl_block_q8_K *y[4] = {yv[0], yv[1], yv[2], yv[3]};
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256 acc[4];
+    for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nsb; ++b) {
+        int16_t sc16[16];
+        for (int g = 0; g < 16; ++g) sc16[g] = x[b].scales[g];
+        __m256i u[8], sc[8];
+        for (int h = 0; h < 2; ++h) {
+            const uint8_t *ql = x[b].ql + 64 * h;
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i lows[4] = {
+                _mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+            for (int m = 0; m < 4; ++m) {
+                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * m), m3);
+                u[4 * h + m] = _mm256_or_si256(lows[m], _mm256_slli_epi16(hb, 4));
+            }
+        }
+        for (int c = 0; c < 8; ++c) sc[c] = scale2(sc16[2 * c], sc16[2 * c + 1]);
+        const float dw = h2f(x[b].d);
+        for (int r = 0; r < 4; ++r) {
+            const kl_block_q8_K *yb = &y[r][b];
+            const int corr = 32 * bsum_dot16(yb->bsums, sc16);
+            __m256i isum = _mm256_setr_epi32(-corr, 0, 0, 0, 0, 0, 0, 0);
+            for (int c = 0; c < 8; ++c)
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(u[c], _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * c))), sc[c]));
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * yb->d), _mm256_cvtepi32_ps(isum), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; ++r) out[r] = hsum8(acc[r]);
 }
 
 static void gemm_q6_K(int64_t k, const void *W, size_t w_row_bytes, int64_t row_begin, int64_t row_end,
                       const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc) {
-    const int64_t nsb = k / 256;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    for (int64_t i0 = row_begin; i0 < row_end; i0 += KL_GEMM_ROW_BLOCK) {
-        const int64_t i1 = i0 + KL_GEMM_ROW_BLOCK < row_end ? i0 + KL_GEMM_ROW_BLOCK : row_end;
-        int64_t j = 0;
-        for (; j + 4 <= n_a; j += 4) {
-            const kl_block_q8_K *y[4];
-            for (int r = 0; r < 4; ++r) y[r] = (const kl_block_q8_K *)((const uint8_t *)A + (size_t)(j + r) * a_row_bytes);
-            for (int64_t i = i0; i < i1; ++i) {
-                const kl_block_q6_K *x = (const kl_block_q6_K *)((const uint8_t *)W + (size_t)i * w_row_bytes);
-                __m256 acc[4];
-                for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
-                for (int64_t b = 0; b < nsb; ++b) {
-                    int16_t sc16[16];
-                    for (int g = 0; g < 16; ++g) sc16[g] = x[b].scales[g];
-                    __m256i u[8], sc[8];
-                    for (int h = 0; h < 2; ++h) {
-                        const uint8_t *ql = x[b].ql + 64 * h;
-                        const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
-                        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-                        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-                        const __m256i lows[4] = {
-                            _mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
-                            _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
-                        for (int m = 0; m < 4; ++m) {
-                            const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * m), m3);
-                            u[4 * h + m] = _mm256_or_si256(lows[m], _mm256_slli_epi16(hb, 4));
-                        }
-                    }
-                    for (int c = 0; c < 8; ++c) sc[c] = scale2(sc16[2 * c], sc16[2 * c + 1]);
-                    const float dw = h2f(x[b].d);
-                    for (int r = 0; r < 4; ++r) {
-                        const kl_block_q8_K *yb = &y[r][b];
-                        const int corr = 32 * bsum_dot16(yb->bsums, sc16);
-                        __m256i isum = _mm256_setr_epi32(-corr, 0, 0, 0, 0, 0, 0, 0);
-                        for (int c = 0; c < 8; ++c)
-                            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(
-                                _mm256_maddubs_epi16(u[c], _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * c))), sc[c]));
-                        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * yb->d), _mm256_cvtepi32_ps(isum), acc[r]);
-                    }
-                }
-                for (int r = 0; r < 4; ++r) C[(j + r) * ldc + i] = hsum8(acc[r]);
-            }
-        }
-        for (; j < n_a; ++j) {
-            const void *a = (const uint8_t *)A + (size_t)j * a_row_bytes;
-            for (int64_t i = i0; i < i1; ++i) C[j * ldc + i] = dot_q6_K(k, (const uint8_t *)W + (size_t)i * w_row_bytes, a);
-        }
-    }
+    gemm_by_four(tile4_q6_K, dot_q6_K, k, W, w_row_bytes, row_begin, row_end, A, a_row_bytes, n_a, C, ldc);
 }
 
 /* ------------------------------------------------ activation quantization */

@@ -58,7 +58,6 @@ public final class Retriever: @unchecked Sendable {
         let language = q.language
         var context = KnowledgeContext(question: question, language: language, facts: [], passages: [], entities: [])
         var mentionNames: [String] = []
-        var relationWords: [String] = []
         try kb.pool.read { db in
             let catalog = try relationCatalog(db)
             let mentions = try EntityLinker(kb: kb).link(db, q, relationNames: catalog.allNames)
@@ -76,9 +75,6 @@ public final class Retriever: @unchecked Sendable {
             let candidates = try reasoner.candidates(topics: topics, relations: relations, question: q, classWords: classWords)
             let best = candidates.first
             context.bestScore = best?.score ?? 0
-            if let best {
-                relationWords = best.steps.map { reasoner.relationName($0.relation, language: language) }
-            }
             // Computed answers: comparison of named entities, a superlative over a list or a
             // class, a count.
             var computed = try reasoner.comparison(topics: topics, relations: relations, question: q)
