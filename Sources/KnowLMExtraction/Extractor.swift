@@ -130,6 +130,7 @@ public final class Extractor: @unchecked Sendable {
     // Guarded by `cacheLock`: one extractor serves concurrent requests (the server).
     private var priorCache: [String: [Float]] = [:]
     private var exampleCache: [String: [BankSentence]] = [:]
+    private var termLabelCache: [String: Set<String>] = [:]
     private let cacheLock = NSLock()
 
     public init(model: any LanguageModel, embedder: (any TextEmbedder)? = nil, prompts: PromptLibrary? = nil) throws {
@@ -329,7 +330,7 @@ public final class Extractor: @unchecked Sendable {
         // Names first, longest first; then lower-case terms that overlap no accepted name.
         let names = proposer.propose(text).sorted { $0.count > $1.count }
         let terms = options.lowercaseTerms != .off ? proposer.proposeTerms(text).sorted { $0.count > $1.count } : []
-        let termLabels = options.lowercaseTerms == .typed ? try termLabels(labels: labels) : Set(labels)
+        let termLabels = options.lowercaseTerms == .typed && !terms.isEmpty ? try termLabels(labels: labels) : Set(labels)
         let candidates = names.map { ($0, false) } + terms.map { ($0, true) }
         guard !candidates.isEmpty else { return IEResult() }
         let examples = try examplesFor(labels: labels, count: options.exampleCount)
@@ -437,7 +438,10 @@ public final class Extractor: @unchecked Sendable {
     /// The labels a lower-case term may take: those whose bundled example mentions are all
     /// lower-case ("cello" for an instrument label), or that no bundled example maps onto. A
     /// label the examples show only as capitalised names (person, album) takes names only.
+    /// Cached per schema like the examples (the mapping embeds every type name).
     func termLabels(labels: [String]) throws -> Set<String> {
+        let key = labels.joined(separator: "\u{1}")
+        if let cached = cacheLock.withLock({ termLabelCache[key] }) { return cached }
         let mapping = try typeMapping(labels: labels)
         var capitalised = Set<String>()
         for entity in bank.flatMap(\.entities) {
@@ -445,7 +449,9 @@ public final class Extractor: @unchecked Sendable {
                   let first = entity.name.unicodeScalars.first(where: { CharacterSet.letters.contains($0) }) else { continue }
             if !CharacterSet.lowercaseLetters.contains(first) { capitalised.insert(label) }
         }
-        return Set(labels.filter { !capitalised.contains($0) })
+        let result = Set(labels.filter { !capitalised.contains($0) })
+        cacheLock.withLock { termLabelCache[key] = result }
+        return result
     }
 
     /// The worked examples span typing would show for `labels`, as prompt text (for `--verbose`).
