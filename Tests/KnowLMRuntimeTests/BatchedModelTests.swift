@@ -76,6 +76,43 @@ struct BatchedModelTests {
         #expect(stats.rows > stats.passes)
     }
 
+    /// The packed weights batched passes use (`PackedMatrix`) give the llama.cpp-order products
+    /// to float rounding, for every packed weight of the default model (the Q8_0 tied head, the
+    /// Q5_0/Q8_0/Q4_K/Q6_K projections of a layer), at row counts that exercise the tile tails.
+    @Test func packedWeightsAgreeWithTheLlamaCppOrder() throws {
+        let model = try Self.load()
+        let w = model.transformer.weights
+        let threads = ThreadCount(2)
+        let layer = w.layers[3]
+        let matrices = [w.output, layer.query, layer.key, layer.value, layer.output, layer.gate, layer.up, layer.down]
+        let packed = PackedWeights(matrices, threads: threads)
+        guard !packed.isEmpty else {
+            print("packed weights: not available on this CPU (AVX-512 VNNI); skipped")
+            return
+        }
+        var rng = SystemRandomNumberGenerator()
+        for weight in matrices {
+            let p = try #require(packed.matrix(for: weight), "\(weight.name) (\(weight.type)) was not packed")
+            for rows in [2, 3, 9] {
+                let input = ActivationBatch(width: weight.columns, capacity: rows)
+                for i in 0..<(rows * weight.columns) { input.floats[i] = Float.random(in: -2...2, using: &rng) }
+                input.invalidate(rows: rows)
+                let exact = UnsafeMutablePointer<Float>.allocate(capacity: rows * weight.rows)
+                let fast = UnsafeMutablePointer<Float>.allocate(capacity: rows * weight.rows)
+                defer { exact.deallocate(); fast.deallocate() }
+                MatMul(threads: threads, precision: .llamaCpp)(weight, input, exact, ldo: weight.rows)
+                p.multiply(input, fast, ldo: weight.rows, threads: threads)
+                var worst: Float = 0, scale: Float = 0
+                for i in 0..<(rows * weight.rows) {
+                    worst = max(worst, abs(exact[i] - fast[i]))
+                    scale = max(scale, abs(exact[i]))
+                }
+                #expect(scale > 0)
+                #expect(worst <= 1e-4 * scale, "\(weight.name) (\(weight.type)) at \(rows) rows: max difference \(worst), max |value| \(scale)")
+            }
+        }
+    }
+
     /// A consumer that stops reading ends its generation; the slot serves the next request,
     /// and a prompt sharing a prefix with a finished one reuses its cache.
     @Test func cancellationFreesTheSlotAndPrefixesAreReused() async throws {

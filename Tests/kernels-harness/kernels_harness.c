@@ -361,6 +361,58 @@ static void fast_attention_cross(void) {
     printf("  fast attention cross-check done (worst abs err %.2g)\n", worst);
 }
 
+/* The packed int8 GEMM (gemm_packed_avx512.c) against kl_gemm: same integer math, another float order. */
+static void packed_cross(void) {
+    static const int types[] = {KL_Q4_0, KL_Q5_0, KL_Q8_0, KL_Q4_K, KL_Q6_K};
+    static const int64_t shapes[][3] = {  /* blocks of 32 (K-quants: of 256), rows, n_a */
+        {1, 1, 1}, {2, 15, 2}, {20, 17, 8}, {20, 40, 9}, {3, 16, 17}, {64, 33, 3}, {7, 100, 64}};
+    int tested = 0;
+    double worst = 0;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ++ti) {
+        const int t = types[ti], at = kl_vec_dot_type(t);
+        if (!kl_packed_available(t)) continue;
+        ++tested;
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; ++si) {
+            const int64_t n = kl_block_size(t) * shapes[si][0], rows = shapes[si][1], na = shapes[si][2];
+            const int64_t groups = (rows + 15) / 16;
+            const size_t wrb = kl_row_size(t, n), arb = kl_row_size(at, n);
+            uint8_t *W = malloc(wrb * rows), *A = malloc(arb * na);
+            void *P = aligned_alloc(64, (kl_packed_size(t, rows, n) + 63) / 64 * 64);
+            float *x = malloc(sizeof(float) * n), *dw = malloc(sizeof(float) * n), *da = malloc(sizeof(float) * n);
+            float *Ce = malloc(sizeof(float) * rows * na), *Cp = malloc(sizeof(float) * rows * na);
+            for (int64_t i = 0; i < rows; ++i) random_row(t, W + i * wrb, n);
+            for (int64_t j = 0; j < na; ++j) {
+                for (int64_t k = 0; k < n; ++k) x[k] = frand() * (k % 13 == 0 ? 8.0f : 1.0f);
+                kl_quantize_row(at, x, A + j * arb, n);
+            }
+            /* packed and multiplied in two group ranges, as two threads would */
+            const int64_t half = groups / 2;
+            kl_pack(t, W, wrb, rows, n, 0, half, P);
+            kl_pack(t, W, wrb, rows, n, half, groups, P);
+            for (int64_t i = 0; i < rows * na; ++i) Cp[i] = NAN;
+            kl_gemm(t, n, W, wrb, 0, rows, A, arb, na, Ce, rows);
+            kl_packed_gemm(t, P, rows, n, 0, half, A, arb, na, Cp, rows);
+            kl_packed_gemm(t, P, rows, n, half, groups, A, arb, na, Cp, rows);
+            for (int64_t j = 0; j < na; ++j)
+                for (int64_t i = 0; i < rows; ++i) {
+                    kl_dequantize_row(t, W + i * wrb, dw, n);
+                    kl_dequantize_row(at, A + j * arb, da, n);
+                    double mag = 0;
+                    for (int64_t k = 0; k < n; ++k) mag += fabs((double)dw[k] * da[k]);
+                    const double tol = (t == KL_Q4_K ? 1e-5 : 2e-6) * mag + 1e-7;   /* Q4_K: da * sum(a) rounded */
+                    const float e = Ce[j * rows + i], v = Cp[j * rows + i];
+                    if (fabs(v - e) / tol > worst) worst = fabs(v - e) / tol;
+                    CHECK(fabs(v - e) <= tol, "packed type %d n=%lld rows=%lld na=%lld [%lld,%lld]: %g vs kl_gemm %g",
+                          t, (long long)n, (long long)rows, (long long)na, (long long)j, (long long)i, v, e);
+                }
+            free(W); free(A); free(P); free(x); free(dw); free(da); free(Ce); free(Cp);
+        }
+    }
+    CHECK(!kl_packed_available(KL_Q4_1) && !kl_packed_available(KL_F32), "packed: Q4_1 and F32 are not packable");
+    if (tested) printf("  packed int8 GEMM cross-check: %d types ok (worst err/tol %.3f)\n", tested, worst);
+    else printf("  packed int8 GEMM: not available on this CPU (skipped)\n");
+}
+
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "Tests/KnowLMRuntimeTests/Fixtures/kernels";
     printf("best ISA level: %s\n", isa_name[kl_internal_best_isa()]);
@@ -380,6 +432,7 @@ int main(int argc, char **argv) {
     random_cross();
     random_quant_cross();
     fast_attention_cross();
+    packed_cross();
     fp16_checks();
     printf("%d checks, %d failures\n", g_checks, g_fail);
     return g_fail ? 1 : 0;

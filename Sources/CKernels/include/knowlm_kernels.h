@@ -153,6 +153,24 @@ void kl_gemm_tiled(int wtype, int64_t k, const void *W, size_t w_row_bytes,
                    const void *A, size_t a_row_bytes, int64_t n_a,
                    float *C, int64_t ldc);
 
+/* Weights repacked as int8 codes for several activation rows (gemm_packed_avx512.c; AVX-512
+ * VNNI): 16 rows interleaved in the VNNI layout, so each block's integer dot products finish in
+ * their lanes and one float step per 32-element block advances 16 output columns. 2-4x faster
+ * than kl_gemm at 2+ activation rows; the float steps are in a different order from llama.cpp's
+ * (last-bit differences). Types: Q4_0, Q5_0, Q8_0 (activations: Q8_0 rows), Q4_K, Q6_K
+ * (activations: Q8_K rows), i.e. the activation type kl_vec_dot_type gives.
+ * kl_packed_available: whether this weight type, CPU and KNOWLM_KERNELS_ISA allow it.
+ * kl_pack: packs row groups [group_begin, group_end) (16 rows each) of a matrix into dst
+ * (kl_packed_size bytes for the whole matrix; 0 for other types).
+ * kl_packed_gemm: C[j * ldc + i] = row i . activation row j for the rows of groups
+ * [group_begin, group_end). */
+int    kl_packed_available(int wtype);
+size_t kl_packed_size(int wtype, int64_t rows, int64_t k);
+void   kl_pack(int wtype, const void *W, size_t w_row_bytes, int64_t rows, int64_t k,
+               int64_t group_begin, int64_t group_end, void *dst);
+void   kl_packed_gemm(int wtype, const void *P, int64_t rows, int64_t k, int64_t group_begin, int64_t group_end,
+                      const void *A, size_t a_row_bytes, int64_t n_a, float *C, int64_t ldc);
+
 /* IEEE half / bfloat16 conversions (round-to-nearest-even, like ggml). */
 float    kl_fp16_to_fp32(uint16_t h);
 uint16_t kl_fp32_to_fp16(float f);

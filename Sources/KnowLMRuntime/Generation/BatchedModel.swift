@@ -12,15 +12,18 @@ import KnowLMCore
 /// free slot whose cache shares the longest prefix with its prompt, or copies the prefix from
 /// a busy slot that shares more (a common system prompt is read once).
 ///
-/// Precision: the same kernels as `LocalModel`. A sequence's logits can still differ from a
-/// run alone in the last bits: its prompt is read in chunks of a size that depends on what
-/// else is running (llama.cpp's attention kernel choice depends on the rows of a pass), and
-/// batched rows go through the matrix-matrix kernels instead of the matrix-vector one (on
-/// AVX-512 the K-quant GEMM sums in llama.cpp's repacked order, as llama.cpp's own batches do).
-/// Through a small model's layers that moves log-probabilities by up to ~0.3 nats, so greedy
-/// text can split where the sequential run had a near-tie (BatchedModelTests: identical on AVX2;
-/// 3 of 4 prompts split at gaps of 0.03–0.33 nats on Zen 4). Beam search is not batched: it runs
-/// on the base model.
+/// Precision: a pass of one row (one sequence decoding alone) uses the same kernels as
+/// `LocalModel`, llama.cpp's order, bit for bit. A pass of several rows (several sequences, or a
+/// prompt chunk) multiplies by packed weights (`PackedMatrix`, on CPUs with AVX-512 VNNI): the
+/// same quantized integers, each 32-element block summed exactly, then one float step per
+/// block, which is a different float order from llama.cpp's; that made 8 streams 1.7× faster
+/// than the llama.cpp-order kernels (`knowlm bench batch`), and `KNOWLM_BATCHED_KERNELS=exact`
+/// turns it off. So a sequence's logits differ in the last bits depending on what else runs
+/// (llama.cpp's own batched results also depend on the batch: its attention kernel choice and
+/// its K-quant GEMM order change with the rows of a pass). Through a small model's layers that
+/// moves log-probabilities by up to a few tenths of a nat, so greedy text can split where the
+/// run alone had a near-tie (BatchedModelTests checks that every split is at a near-tie).
+/// Beam search is not batched: it runs on the base model.
 public final class BatchedModel: LanguageModel, @unchecked Sendable {
     // @unchecked: `slots`, `running`, `scratch` and the logits buffer are touched only by the
     // scheduler thread; `waiting` and `stopped` only under `condition`.
@@ -43,6 +46,9 @@ public final class BatchedModel: LanguageModel, @unchecked Sendable {
     private var slotBusy: [Bool]
     private var running: [Running] = []
     private let scratch: InferenceState
+    /// Weights packed for passes of several rows (`PackedMatrix`; nil when none can be: the
+    /// CPU lacks AVX-512 VNNI, or only one sequence runs at a time).
+    private let packed: PackedWeights?
 
     /// Counters for monitoring (read under the condition's lock).
     public struct Statistics: Sendable, Equatable {
@@ -63,6 +69,16 @@ public final class BatchedModel: LanguageModel, @unchecked Sendable {
         let options = base.options
         scratch = InferenceState(config: config, contextLength: base.contextLength, batchCapacity: self.passRows,
                                  threads: options.threads, precision: options.precision)
+        // KNOWLM_BATCHED_KERNELS=exact keeps llama.cpp's order in batched passes too.
+        let exact = ProcessInfo.processInfo.environment["KNOWLM_BATCHED_KERNELS"] == "exact"
+        if self.parallel > 1 && options.precision.emulatesLlamaCpp && !exact {
+            let w = base.transformer.weights
+            let packed = PackedWeights([w.output] + w.layers.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] },
+                                       threads: options.threads)
+            self.packed = packed.isEmpty ? nil : packed
+        } else {
+            packed = nil
+        }
         let rows = self.passRows
         slots = (0..<self.parallel).map { _ in
             InferenceState(config: config, contextLength: base.contextLength, batchCapacity: rows,
@@ -253,7 +269,8 @@ public final class BatchedModel: LanguageModel, @unchecked Sendable {
         }
         guard !segments.isEmpty else { return }
         try logits.withUnsafeMutableBufferPointer { buffer in
-            try base.transformer.forward(segments, scratch: scratch, logitRows: logitRows, logits: buffer.baseAddress!)
+            try base.transformer.forward(segments, scratch: scratch, logitRows: logitRows, logits: buffer.baseAddress!,
+                                         packed: packed)
         }
         condition.lock()
         stats.passes += 1

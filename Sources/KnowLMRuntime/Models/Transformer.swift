@@ -67,8 +67,10 @@ public final class Transformer: @unchecked Sendable {
     /// (its KV caches, at its own positions); the matrix products run once over all rows, RoPE,
     /// cache writes and attention per segment. `scratch` supplies the pass's buffers (it may be
     /// one of the sequences). `logitRows` index the concatenated rows.
+    /// `packed`, when given, replaces the weights it holds in products of 2 or more rows
+    /// (batched decoding; last-bit differences from the llama.cpp-order kernels).
     func forward(_ segments: [ForwardSegment], scratch state: InferenceState, logitRows: [Int],
-                 logits: UnsafeMutablePointer<Float>) throws {
+                 logits: UnsafeMutablePointer<Float>, packed: PackedWeights? = nil) throws {
         let n = segments.reduce(0) { $0 + $1.tokens.count }
         guard n > 0 else { return }
         guard n <= state.scratchRows else {
@@ -88,7 +90,7 @@ public final class Transformer: @unchecked Sendable {
         for segment in segments { offsets.append(rowCount); rowCount += segment.tokens.count }
         let c = config
         let dim = c.embeddingLength
-        let matmul = MatMul(threads: state.threads, precision: state.precision)
+        let matmul = MatMul(threads: state.threads, precision: state.precision, packed: packed)
         let tokens = segments.flatMap(\.tokens)
 
         // Embeddings.
