@@ -365,7 +365,7 @@ static void fast_attention_cross(void) {
 static void packed_cross(void) {
     static const int types[] = {KL_Q4_0, KL_Q5_0, KL_Q8_0, KL_Q4_K, KL_Q6_K};
     static const int64_t shapes[][3] = {  /* blocks of 32 (K-quants: of 256), rows, n_a */
-        {1, 1, 1}, {2, 15, 2}, {20, 17, 8}, {20, 40, 9}, {3, 16, 17}, {64, 33, 3}, {7, 100, 64}};
+        {1, 1, 1}, {2, 15, 2}, {20, 17, 8}, {20, 40, 9}, {3, 16, 17}, {64, 33, 3}, {7, 100, 64}, {40, 18, 30}};  /* the last: per-call tables on the heap */
     int tested = 0;
     double worst = 0;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ++ti) {
@@ -409,6 +409,11 @@ static void packed_cross(void) {
         }
     }
     CHECK(!kl_packed_available(KL_Q4_1) && !kl_packed_available(KL_F32), "packed: Q4_1 and F32 are not packable");
+    if (kl_internal_best_isa() >= 1) {   /* the packed kernels need AVX-512 VNNI: off at the AVX2 level */
+        kl_internal_set_isa(1);
+        CHECK(!kl_packed_available(KL_Q8_0), "packed: available with the AVX2 kernel set");
+        kl_internal_set_isa(kl_internal_best_isa());
+    }
     if (tested) printf("  packed int8 GEMM cross-check: %d types ok (worst err/tol %.3f)\n", tested, worst);
     else printf("  packed int8 GEMM: not available on this CPU (skipped)\n");
 }
