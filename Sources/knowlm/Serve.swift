@@ -77,6 +77,9 @@ struct Serve: AsyncParsableCommand {
                                             embedderID: embedding.map { _ in embedder ?? ModelStore.defaultEmbedder },
                                             knowledge: knowledge, prompts: prompts)
         let app = buildApplication(configuration: config, backends: backends)
+        if let batched = backends.model as? BatchedModel {
+            printError("batching up to \(batched.parallel) generations per pass; passes of several rows use \(batched.batchedKernels)")
+        }
         printError("serving \(modelID) on http://\(host):\(port)/ (web page at /, OpenAI API under /v1)")
         try await app.runService()
     }

@@ -50,6 +50,13 @@ public final class BatchedModel: LanguageModel, @unchecked Sendable {
     /// CPU lacks AVX-512 VNNI, or only one sequence runs at a time).
     private let packed: PackedWeights?
 
+    /// How passes of several rows multiply, for logs: packed int8 weights and their size, or
+    /// llama.cpp's order.
+    public var batchedKernels: String {
+        guard let packed else { return "llama.cpp-order kernels" }
+        return String(format: "packed int8 weights (%.0f MB, AVX-512 VNNI)", Double(packed.bytes) / 1e6)
+    }
+
     /// Counters for monitoring (read under the condition's lock).
     public struct Statistics: Sendable, Equatable {
         public var passes = 0
