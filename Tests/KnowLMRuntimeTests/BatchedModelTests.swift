@@ -90,6 +90,11 @@ struct BatchedModelTests {
             print("packed weights: not available on this CPU (AVX-512 VNNI); skipped")
             return
         }
+        // A budget too small for the head packs what fits after it and leaves the head as it is.
+        let small = PackedWeights(matrices, threads: threads, budget: 8 << 20)
+        #expect(small.matrix(for: w.output) == nil)
+        #expect(small.matrix(for: layer.gate) != nil)
+        #expect(small.bytes > 0 && small.bytes <= 8 << 20)
         var rng = SystemRandomNumberGenerator()
         for weight in matrices {
             let p = try #require(packed.matrix(for: weight), "\(weight.name) (\(weight.type)) was not packed")

@@ -225,13 +225,27 @@ final class PackedWeights: @unchecked Sendable {
     private var byBase: [UnsafeRawPointer: PackedMatrix] = [:]
     private(set) var bytes = 0
 
-    init(_ weights: [WeightMatrix], threads: ThreadCount) {
+    /// Packs `weights` in order while their packed copies fit in `budget` bytes (a matrix that
+    /// does not fit is skipped and keeps the llama.cpp-order kernels).
+    init(_ weights: [WeightMatrix], threads: ThreadCount, budget: Int = PackedWeights.defaultBudget) {
         for w in weights where byBase[w.base] == nil {
+            let size = kl_packed_size(Int32(w.type.rawValue), Int64(w.rows), Int64(w.columns))
+            guard size > 0, bytes + size <= budget else { continue }
             if let p = PackedMatrix(w, threads: threads) {
                 byBase[w.base] = p
                 bytes += p.bytes
             }
         }
+    }
+
+    /// Memory the packed copies may take: `KNOWLM_PACKED_MAX_MB`, or an eighth of this
+    /// machine's memory (3 GB on 24 GB; the default model needs 291 MB, while a 7B model's
+    /// would need several GB and gets its output head and as many layers as fit).
+    static var defaultBudget: Int {
+        if let mb = ProcessInfo.processInfo.environment["KNOWLM_PACKED_MAX_MB"].flatMap(Int.init), mb >= 0 {
+            return mb << 20
+        }
+        return Int(ProcessInfo.processInfo.physicalMemory / 8)
     }
 
     var isEmpty: Bool { byBase.isEmpty }
