@@ -102,7 +102,8 @@ struct BenchKernels: ParsableCommand {
         try BLAS.ensureLoaded()
         if json {
             print(try jsonLine(["blas_core": BLAS.coreName, "blas_core_origin": BLAS.coreOrigin,
-                                "best_core_for_cpu": BLAS.bestCoreForCPU ?? "", "kernels": BLAS.ownKernels]))
+                                "best_core_for_cpu": BLAS.bestCoreForCPU ?? "", "kernels": BLAS.ownKernels,
+                                "batched_kernels": BLAS.packedBatchKernels ? "packed int8 weights" : "llama.cpp order"]))
         } else {
             print(BLAS.kernelSummary)
         }

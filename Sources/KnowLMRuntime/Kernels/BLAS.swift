@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// OpenBLAS as this process runs it: loaded on first use with kernels chosen for this CPU
 /// (see `knowlm_blas.h`: a generic fallback core on a CPU with AVX2 / AVX-512 is corrected
@@ -28,5 +29,12 @@ public enum BLAS {
     public static var kernelSummary: String {
         "BLAS: OpenBLAS core \(coreName) (\(coreOrigin)); own kernels: \(ownKernels); --fast-embeddings: "
             + (kl_bf16_available() != 0 ? "bfloat16 (AVX512_BF16)" : "float32 (AVX512_BF16 kernels not in use here)")
+            + "; batched passes: " + (packedBatchKernels ? "packed int8 weights (AVX-512 VNNI)" : "llama.cpp-order kernels")
+    }
+
+    /// Whether passes of several sequences can use packed weights (`PackedMatrix`) here.
+    public static var packedBatchKernels: Bool {
+        kl_packed_available(Int32(GGMLType.q8_0.rawValue)) != 0
+            && ProcessInfo.processInfo.environment["KNOWLM_BATCHED_KERNELS"] != "exact"
     }
 }
