@@ -510,31 +510,38 @@ static float dot_q5_K(int64_t n, const void *w, const void *a) {
     return hsum8(acc) - accm;
 }
 
+/* The 256 six-bit codes of a Q6_K super-block as 8 runs of 32 unsigned bytes (0..63). */
+static inline __attribute__((always_inline)) void q6_K_codes(const kl_block_q6_K *x, __m256i u[8]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; ++h) {
+        const uint8_t *ql = x->ql + 64 * h;
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        const __m256i lows[4] = {
+            _mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
+            _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
+        for (int m = 0; m < 4; ++m) {
+            const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * m), m3);
+            u[4 * h + m] = _mm256_or_si256(lows[m], _mm256_slli_epi16(hb, 4));
+        }
+    }
+}
+
 static float dot_q6_K(int64_t n, const void *w, const void *a) {
     const kl_block_q6_K *x = w;
     const kl_block_q8_K *y = a;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / 256; ++b) {
         int16_t sc[16];
         for (int g = 0; g < 16; ++g) sc[g] = x[b].scales[g];
         const int corr = 32 * bsum_dot16(y[b].bsums, sc);
         __m256i isum = _mm256_setr_epi32(-corr, 0, 0, 0, 0, 0, 0, 0);
-        for (int h = 0; h < 2; ++h) {
-            const uint8_t *ql = x[b].ql + 64 * h;
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i lows[4] = {
-                _mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
-                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
-            for (int m = 0; m < 4; ++m) {
-                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * m), m3);
-                const __m256i u = _mm256_or_si256(lows[m], _mm256_slli_epi16(hb, 4));
-                const int c = 4 * h + m;   /* 32-element chunk index */
-                const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * c)));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale2(sc[2 * c], sc[2 * c + 1])));
-            }
+        __m256i u[8];
+        q6_K_codes(&x[b], u);
+        for (int c = 0; c < 8; ++c) {   /* 32-element chunks */
+            const __m256i p = _mm256_maddubs_epi16(u[c], _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * c)));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale2(sc[2 * c], sc[2 * c + 1])));
         }
         const float d = h2f(x[b].d) * y[b].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
@@ -592,26 +599,13 @@ void tile4_q6_K(int64_t k, const void *w, const void *const yv[4], float out[4])
     const int64_t nsb = k / 256;
     const kl_block_q6_K *x = w;
     const kl_block_q8_K *y[4] = {yv[0], yv[1], yv[2], yv[3]};
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc[4];
     for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nsb; ++b) {
         int16_t sc16[16];
         for (int g = 0; g < 16; ++g) sc16[g] = x[b].scales[g];
         __m256i u[8], sc[8];
-        for (int h = 0; h < 2; ++h) {
-            const uint8_t *ql = x[b].ql + 64 * h;
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i lows[4] = {
-                _mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
-                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4)};
-            for (int m = 0; m < 4; ++m) {
-                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * m), m3);
-                u[4 * h + m] = _mm256_or_si256(lows[m], _mm256_slli_epi16(hb, 4));
-            }
-        }
+        q6_K_codes(&x[b], u);
         for (int c = 0; c < 8; ++c) sc[c] = scale2(sc16[2 * c], sc16[2 * c + 1]);
         const float dw = h2f(x[b].d);
         for (int r = 0; r < 4; ++r) {

@@ -133,22 +133,7 @@ void kl_pack(int wtype, const void *W, size_t w_row_bytes, int64_t rows, int64_t
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
-#endif
-
-#define AI static inline __attribute__((always_inline))
-#if defined(__clang__)
-#define UNROLL _Pragma("unroll")
-#else
-#define UNROLL _Pragma("GCC unroll 16")
-#endif
-
-AI int32_t rd4(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+#include "kl_avx512_shared.h"   /* target pragma (popped at the end), AI, UNROLL, rd32 */
 
 /* The 32 activation codes of block b of one row (Q8_0 rows for the symmetric kind, Q8_K else). */
 AI const int8_t *act_codes(int kind, const uint8_t *row, int64_t b) {
@@ -186,8 +171,8 @@ AI void pk_tile(int kind, int R, int64_t nb, const uint8_t *p, const uint8_t *co
                 UNROLL
                 for (int r = 0; r < R; ++r) {
                     const int8_t *q = act_codes(kind, AQ[r], b);
-                    lo[r] = _mm512_dpbusd_epi32(lo[r], w[t], _mm512_set1_epi32(rd4(q + 4 * t)));
-                    hi[r] = _mm512_dpbusd_epi32(hi[r], w[t + 4], _mm512_set1_epi32(rd4(q + 16 + 4 * t)));
+                    lo[r] = _mm512_dpbusd_epi32(lo[r], w[t], _mm512_set1_epi32((int)rd32((const uint8_t *)q + 4 * t)));
+                    hi[r] = _mm512_dpbusd_epi32(hi[r], w[t + 4], _mm512_set1_epi32((int)rd32((const uint8_t *)q + 16 + 4 * t)));
                 }
             UNROLL
             for (int r = 0; r < R; ++r) {
@@ -205,7 +190,7 @@ AI void pk_tile(int kind, int R, int64_t nb, const uint8_t *p, const uint8_t *co
                 UNROLL
                 for (int r = 0; r < R; ++r) {
                     const int8_t *q = act_codes(kind, AQ[r], b);
-                    s[r] = _mm512_dpbusd_epi32(s[r], w[t], _mm512_set1_epi32(rd4(q + 4 * t)));
+                    s[r] = _mm512_dpbusd_epi32(s[r], w[t], _mm512_set1_epi32((int)rd32((const uint8_t *)q + 4 * t)));
                 }
             UNROLL
             for (int r = 0; r < R; ++r) {

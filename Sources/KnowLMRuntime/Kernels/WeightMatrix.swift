@@ -176,6 +176,8 @@ struct MatMul {
 /// (`BatchedModel`) uses these for passes of 2 or more rows.
 final class PackedMatrix: @unchecked Sendable {
     let type: GGMLType
+    /// The activation format llama.cpp pairs with `type` (Q8_0 or Q8_K).
+    let activationType: GGMLType
     let rows: Int
     let columns: Int
     let groups: Int
@@ -188,6 +190,7 @@ final class PackedMatrix: @unchecked Sendable {
         let t = Int32(weight.type.rawValue)
         guard kl_packed_available(t) != 0 else { return nil }
         type = weight.type
+        activationType = weight.activationType
         rows = weight.rows
         columns = weight.columns
         groups = (rows + 15) / 16
@@ -206,8 +209,7 @@ final class PackedMatrix: @unchecked Sendable {
     /// llama.cpp pairs with the weight type (Q8_0 or Q8_K).
     func multiply(_ input: ActivationBatch, _ output: UnsafeMutablePointer<Float>, ldo: Int, threads: ThreadCount) {
         precondition(input.width == columns)
-        let activation = GGMLType(rawValue: UInt32(kl_vec_dot_type(Int32(type.rawValue))))
-        let (a, aRowBytes) = input.quantizedRows(as: activation, threads: threads)
+        let (a, aRowBytes) = input.quantizedRows(as: activationType, threads: threads)
         let n = input.count
         let out = SendableBox(output), aBox = SendableBox(a), p = SendableBox(UnsafeRawPointer(storage))
         let t = Int32(type.rawValue), rows = self.rows, columns = self.columns
