@@ -64,10 +64,21 @@ struct KB: AsyncParsableCommand {
             for file in files {
                 let size = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int) ?? 0
                 let bar = ProgressLine((file as NSString).lastPathComponent, total: max(1, size >> 20), unit: "MB")
-                let report = try base.importTriples(from: URL(fileURLWithPath: file), format: forced, skipBad: skipBad, replacing: replace) { p in
-                    bar.update(p.bytes >> 20)
+                let name = (file as NSString).lastPathComponent
+                var phaseStart: (String, Date)?
+                func endPhase() {
+                    if let (phase, start) = phaseStart {
+                        printError(String(format: "%@: %@ took %.1f s", name, phase, Date().timeIntervalSince(start)))
+                    }
                 }
-                bar.finish()
+                let report = try base.importTriples(from: URL(fileURLWithPath: file), format: forced, skipBad: skipBad, replacing: replace) { p in
+                    guard let phase = p.phase else { bar.update(p.bytes >> 20); return }
+                    // After the file is read: what is being done, and how long each part took.
+                    if phaseStart == nil { bar.finish() }
+                    endPhase()
+                    phaseStart = (phase, Date())
+                }
+                if phaseStart == nil { bar.finish() } else { endPhase() }
                 if report.alreadyImported {
                     print("\(file): already imported (same content); nothing to do")
                     continue

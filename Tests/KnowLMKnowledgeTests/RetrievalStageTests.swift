@@ -243,5 +243,6 @@ struct ReplacingImportTests {
         #expect(report.removed == 1)
         #expect(try scratch.kb.linkEntities("how long").isEmpty)
         #expect(try scratch.kb.statistics().triples == TinyGraphs.rivers.split(separator: "\n").count)
+        #expect(try scratch.kb.integrityCheck() == "ok")   // the name went from the full-text index too
     }
 }

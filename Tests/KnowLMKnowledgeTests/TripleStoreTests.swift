@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import KnowLMKnowledge
 
@@ -159,7 +160,11 @@ struct TripleStoreTests {
         lines.append("<http://x.org/broken")
         let bad = try scratch.write("bad.nt", lines.joined(separator: "\n") + "\n")
         #expect(throws: KnowledgeBaseError.self) { try scratch.kb.importTriples(from: bad) }
+        func fullText(_ match: String) throws -> Int? {
+            try scratch.kb.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM labels_fts WHERE labels_fts MATCH ?", arguments: [match]) }
+        }
         #expect(try indexes().count == 4 && scratch.kb.statistics().triples == 0)
+        #expect(try fullText("entity") == 0)
         let report = try scratch.kb.importTriples(from: good)
         #expect(report.added == 61_000)
         #expect(try indexes().count == 4)
@@ -167,9 +172,43 @@ struct TripleStoreTests {
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM labels WHERE label = 'ENTITY 42' COLLATE NOCASE")
         }
         #expect(named == 1)
+        // The full-text index of names, built in one pass after the rows, has every name.
+        #expect(try fullText("entity") == 1_000 && fullText("entity 42") == 1)
+        #expect(try scratch.kb.linkEntities("Entty 42").contains { $0.matchedName == "Entity 42" })
         let byObject = try scratch.kb.triples(matching: TriplePattern(predicate: .iri("http://x.org/p3"), object: .iri("http://x.org/e93")))
         #expect(byObject.count == 1)
         #expect(try scratch.kb.integrityCheck() == "ok")
+    }
+
+    /// A knowledge base made before the name index read its text from `labels` (schema v5)
+    /// opens with its names still found, in English and in Chinese.
+    @Test func namesSurviveTheLabelIndexMigration() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("knowlm-kb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("kb.sqlite")
+        do {
+            let old = try DatabasePool(path: url.path)
+            try KnowledgeBase.migrator.migrate(old, upTo: "v5-agent-step-planner")
+            try old.write { db in
+                try db.execute(sql: "INSERT INTO terms(id, kind, value) VALUES (1, 0, 'http://x.org/Peru')")
+                for (id, label, lang) in [(1, "Republic of Peru", "en"), (2, "秘鲁共和国", "zh")] {
+                    try db.execute(sql: "INSERT INTO labels(id, term, label, lang, preferred) VALUES (?, 1, ?, ?, 1)", arguments: [id, label, lang])
+                    try db.execute(sql: "INSERT INTO labels_fts(rowid, label, cjk) VALUES (?, ?, ?)", arguments: [id, label, CJKText.indexTerms(label)])
+                }
+            }
+        }
+        let kb = try KnowledgeBase(url: url)
+        #expect(try kb.linkEntities("Peru").first?.matchedName == "Republic of Peru")
+        #expect(try kb.linkEntities("秘鲁").first?.matchedName == "秘鲁共和国")
+        #expect(try kb.integrityCheck() == "ok")
+        // New names after the migration go into the same index.
+        let more = directory.appendingPathComponent("more.nt")
+        try "<http://x.org/Lima> <http://www.w3.org/2000/01/rdf-schema#label> \"Lima Metropolitana\"@en .\n"
+            .write(to: more, atomically: true, encoding: .utf8)
+        _ = try kb.importTriples(from: more)
+        #expect(try kb.linkEntities("Metropolitana").first?.matchedName == "Lima Metropolitana")
+        #expect(try kb.integrityCheck() == "ok")
     }
 
     @Test func chunkerKeepsSentencesWhole() {

@@ -28,6 +28,15 @@ public struct ImportProgress: Sendable {
     public var lines: Int
     public var bytes: Int
     public var totalBytes: Int
+    /// Set once the file is read, for the work after it ("building index triples_pos", …).
+    public var phase: String?
+
+    public init(lines: Int, bytes: Int, totalBytes: Int, phase: String? = nil) {
+        self.lines = lines
+        self.bytes = bytes
+        self.totalBytes = totalBytes
+        self.phase = phase
+    }
 }
 
 /// What an import did.
@@ -114,6 +123,7 @@ extension KnowledgeBase {
             defer { if size > 64 << 20 { try? db.execute(sql: "PRAGMA cache_size = -65536") } }
             let writer = try TripleWriter(db)
             writer.expectTerms(size / 150)   // GeoNames: 186k distinct terms in 28.8 MB
+            writer.defersLabelIndex = rebuildIndexes
             // Parsing runs on another thread, a chunk of lines ahead of the inserts; that thread
             // then hashes the file. The same content imported before rolls all of this back.
             let chunks = ParsedChunks(input: input, format: format)
@@ -136,8 +146,14 @@ extension KnowledgeBase {
             }
             report.lines = lineNumber
             report.added = writer.added
+            func phase(_ text: String) { progress?(ImportProgress(lines: lineNumber, bytes: size, totalBytes: size, phase: text)) }
             if rebuildIndexes {
-                for (_, definition) in Self.bulkIndexes { try db.execute(sql: definition) }
+                for (name, definition) in Self.bulkIndexes {
+                    phase("building index \(name)")
+                    try db.execute(sql: definition)
+                }
+                phase("building the full-text index of names")
+                try TripleWriter.rebuildLabelIndex(db)
             }
             if let failure = chunks.failure { throw KnowledgeBaseError.notFound("\(fileName): \(failure)") }
             guard let hash = chunks.contentHash() else { throw KnowledgeBaseError.notFound("\(fileName): could not be read to the end") }
@@ -146,6 +162,7 @@ extension KnowledgeBase {
             }
             try db.execute(sql: "UPDATE sources SET content_hash = ? WHERE id = ?", arguments: [hash, source])
             if replacing { report.removed = try removeEarlierVersions(of: fileName, keeping: source, db) }
+            phase("committing")
         } } catch is AlreadyImported {
             report = TripleImportReport(file: fileName)
             report.alreadyImported = true
@@ -179,8 +196,7 @@ extension KnowledgeBase {
             try db.execute(sql: "DELETE FROM triples WHERE s = ? AND p = ? AND o = ?", arguments: [s, p, o])
             if labelPredicates.contains(p), let label = try Row.fetchOne(db, sql: "SELECT value, lang FROM terms WHERE id = ?", arguments: [o]) {
                 for id in try Int64.fetchAll(db, sql: "SELECT id FROM labels WHERE term = ? AND label = ? AND lang = ?", arguments: [s, label[0] as String, label[1] as String]) {
-                    try db.execute(sql: "DELETE FROM labels WHERE id = ?", arguments: [id])
-                    try db.execute(sql: "DELETE FROM labels_fts WHERE rowid = ?", arguments: [id])
+                    try TripleWriter.removeLabel(id: id, db)
                 }
             }
         }

@@ -150,6 +150,20 @@ extension KnowledgeBase {
             // A step the planner took itself (not the model's choice) says why.
             try db.execute(sql: "ALTER TABLE agent_steps ADD COLUMN planner TEXT")
         }
+        migrator.registerMigration("v6-label-index-external-content") { db in
+            // The full-text index of entity names reads its text from `labels` (external content)
+            // instead of keeping a second copy: a bulk import can then build it in one pass
+            // after the rows (`rebuild`) rather than one insert per name. The CJK index form is
+            // kept in `labels.cjk`, taken from what the old index stored.
+            try db.execute(sql: """
+                ALTER TABLE labels ADD COLUMN cjk TEXT NOT NULL DEFAULT '';
+                UPDATE labels SET cjk = old.c1 FROM labels_fts_content AS old WHERE old.id = labels.id AND old.c1 != '';
+                DROP TABLE labels_fts;
+                CREATE VIRTUAL TABLE labels_fts USING fts5(label, cjk, content = 'labels', content_rowid = 'id',
+                                                          tokenize = 'unicode61 remove_diacritics 2');
+                INSERT INTO labels_fts(labels_fts) VALUES ('rebuild');
+                """)
+        }
         return migrator
     }
 }

@@ -31,9 +31,17 @@ public final class KnowledgeBase: Sendable {
         return home.appendingPathComponent("kb/default.sqlite")
     }
 
-    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    /// `PRAGMA integrity_check` and the name index's own check: "ok" when the file is sound.
     public func integrityCheck() throws -> String {
-        try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+        let pages = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+        guard pages == "ok" else { return pages }
+        // The full-text index of names reads its text from `labels`: check the two agree.
+        do {
+            try pool.write { db in try db.execute(sql: "INSERT INTO labels_fts(labels_fts) VALUES ('integrity-check')") }
+        } catch {
+            return "labels_fts: \(error)"
+        }
+        return "ok"
     }
 
     /// Counts of what the knowledge base holds.

@@ -16,6 +16,9 @@ final class TripleWriter {
     private let insertLabel: Statement
     private let insertLabelText: Statement
     private(set) var added = 0
+    /// Leave the full-text index of names alone: the caller rebuilds it from `labels` once all
+    /// rows are in (`rebuildLabelIndex`), which a bulk import does in a fraction of the time.
+    var defersLabelIndex = false
 
     /// Predicates whose literal objects name their subject (preferred names first).
     static let labelPredicates: [String: Bool] = [
@@ -30,7 +33,7 @@ final class TripleWriter {
         insertTerm = try db.makeStatement(sql: "INSERT OR IGNORE INTO terms(kind, value, datatype, lang, number) VALUES (?, ?, ?, ?, ?)")
         insertTriple = try db.makeStatement(sql: "INSERT OR IGNORE INTO triples(s, p, o) VALUES (?, ?, ?)")
         insertProvenance = try db.makeStatement(sql: "INSERT OR IGNORE INTO provenance(s, p, o, source) VALUES (?, ?, ?, ?)")
-        insertLabel = try db.makeStatement(sql: "INSERT OR IGNORE INTO labels(term, label, lang, preferred) VALUES (?, ?, ?, ?)")
+        insertLabel = try db.makeStatement(sql: "INSERT OR IGNORE INTO labels(term, label, lang, preferred, cjk) VALUES (?, ?, ?, ?, ?)")
         insertLabelText = try db.makeStatement(sql: "INSERT INTO labels_fts(rowid, label, cjk) VALUES (?, ?, ?)")
     }
 
@@ -142,19 +145,35 @@ final class TripleWriter {
     }
 
     func addLabel(subject: Int64, label: String, language: String, preferred: Bool) throws {
+        let cjk = CJKText.indexTerms(label)
         let insert = insertLabel.sqliteStatement
         sqlite3_bind_int64(insert, 1, subject)
         bindText(insert, 2, label)
         bindText(insert, 3, language)
         sqlite3_bind_int64(insert, 4, preferred ? 1 : 0)
+        bindText(insert, 5, cjk)
         try step(insert)
-        if sqlite3_changes(db.sqliteConnection) > 0 {
+        if sqlite3_changes(db.sqliteConnection) > 0 && !defersLabelIndex {
             let text = insertLabelText.sqliteStatement
             sqlite3_bind_int64(text, 1, sqlite3_last_insert_rowid(db.sqliteConnection))
             bindText(text, 2, label)
-            bindText(text, 3, CJKText.indexTerms(label))
+            bindText(text, 3, cjk)
             try step(text)
         }
+    }
+
+    /// Builds the full-text index of names again from `labels`, all of it, in one pass.
+    static func rebuildLabelIndex(_ db: Database) throws {
+        try db.execute(sql: "INSERT INTO labels_fts(labels_fts) VALUES ('rebuild')")
+    }
+
+    /// Removes the name `id` from `labels` and from the full-text index (which, reading its text
+    /// from `labels`, must be told the old text before the row goes).
+    static func removeLabel(id: Int64, _ db: Database) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT label, cjk FROM labels WHERE id = ?", arguments: [id]) else { return }
+        try db.execute(sql: "INSERT INTO labels_fts(labels_fts, rowid, label, cjk) VALUES ('delete', ?, ?, ?)",
+                       arguments: [id, row[0] as String, row[1] as String])
+        try db.execute(sql: "DELETE FROM labels WHERE id = ?", arguments: [id])
     }
 
     /// Records an import source; returns its id.
