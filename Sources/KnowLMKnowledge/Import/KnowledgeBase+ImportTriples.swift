@@ -148,6 +148,13 @@ extension KnowledgeBase {
             report.added = writer.added
             func phase(_ text: String) { progress?(ImportProgress(lines: lineNumber, bytes: size, totalBytes: size, phase: text)) }
             if rebuildIndexes {
+                // The index builds sort with helper threads (one per core, up to 4) and the
+                // connection's usual page cache: at 27M triples 56 s instead of 100 s with one
+                // thread and 256 MB, and a lower peak (SQLite sizes each sorter by the cache).
+                let helpers = min(ProcessInfo.processInfo.activeProcessorCount, 4)
+                try db.execute(sql: "PRAGMA cache_size = -65536")
+                if helpers > 1 { try db.execute(sql: "PRAGMA threads = \(helpers)") }
+                defer { if helpers > 1 { try? db.execute(sql: "PRAGMA threads = 0") } }
                 for (name, definition) in Self.bulkIndexes {
                     phase("building index \(name)")
                     try db.execute(sql: definition)
