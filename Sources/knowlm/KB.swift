@@ -64,19 +64,24 @@ struct KB: AsyncParsableCommand {
             for file in files {
                 let size = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int) ?? 0
                 let bar = ProgressLine((file as NSString).lastPathComponent, total: max(1, size >> 20), unit: "MB")
+                // After a big file is read (16 MB and more, where the indexes and the commit take
+                // seconds): what is being done, and how long each part took.
                 let name = (file as NSString).lastPathComponent
+                let showsPhases = size >= 16 << 20
+                let isTerminal = isatty(STDERR_FILENO) == 1
                 var phaseStart: (String, Date)?
                 func endPhase() {
-                    if let (phase, start) = phaseStart {
-                        printError(String(format: "%@: %@ took %.1f s", name, phase, Date().timeIntervalSince(start)))
-                    }
+                    guard let (phase, start) = phaseStart else { return }
+                    let seconds = Date().timeIntervalSince(start)
+                    printError(isTerminal ? String(format: " %.1f s", seconds) : String(format: "%@: %@ took %.1f s", name, phase, seconds))
                 }
                 let report = try base.importTriples(from: URL(fileURLWithPath: file), format: forced, skipBad: skipBad, replacing: replace) { p in
                     guard let phase = p.phase else { bar.update(p.bytes >> 20); return }
-                    // After the file is read: what is being done, and how long each part took.
+                    guard showsPhases else { return }
                     if phaseStart == nil { bar.finish() }
                     endPhase()
                     phaseStart = (phase, Date())
+                    if isTerminal { FileHandle.standardError.write(Data("\(name): \(phase)…".utf8)) }
                 }
                 if phaseStart == nil { bar.finish() } else { endPhase() }
                 if report.alreadyImported {
