@@ -118,7 +118,12 @@ struct VectorIndexTests {
             "Photosynthesis converts light energy into chemical energy in plants.",
         ]
         let documents = texts.enumerated().map { KnowledgeBase.DocumentInput(source: "doc\($0.offset)", title: "", text: $0.element, format: "text") }
-        _ = try scratch.kb.ingest(documents, embedder: embedder)
+        // Progress counts chunks embedded, from 0 to all of them (a bar that ran ahead of the
+        // work, counting documents chunked, sat at 90% through the whole embedding).
+        var reports: [(Int, Int)] = []
+        _ = try scratch.kb.ingest(documents, embedder: embedder, progress: { reports.append(($0, $1)) })
+        #expect(reports.first.map { $0 == (0, 5) } == true && reports.last.map { $0 == (5, 5) } == true)
+        #expect(zip(reports, reports.dropFirst()).allSatisfy { $0.0 <= $1.0 && $0.1 == $1.1 })
         #expect(try scratch.kb.storedVectorIndex(model: embedder.modelName) == 5)
         var changed = documents[1]
         changed.text = "Kilimanjaro is the highest mountain in Africa."

@@ -79,6 +79,8 @@ extension KnowledgeBase {
     /// Stores documents: chunks them, indexes the chunks for full-text search and, with an
     /// embedder, stores their vectors and adds them to the model's HNSW index. Unchanged documents (same content hash) are skipped;
     /// a changed document from the same source replaces the old one. One transaction per call.
+    /// `progress` gets (chunks embedded, chunks to embed) as the embedding goes; `indexProgress`
+    /// the same for the vector index.
     public func ingest(_ documents: [DocumentInput], chunker: Chunker = Chunker(), embedder: (any TextEmbedder)? = nil,
                        progress: ((Int, Int) -> Void)? = nil,
                        indexProgress: ((Int, Int) -> Void)? = nil) throws -> IngestReport {
@@ -91,7 +93,7 @@ extension KnowledgeBase {
         struct Prepared { var input: DocumentInput; var hash: String; var chunks: [String]; var vectors: [[Float]]? }
         var prepared: [Prepared] = []
         var seen = Set<String>()
-        for (index, document) in documents.enumerated() {
+        for document in documents {
             let hash = SHA256.hex(Array((document.source + "\u{0}" + document.text).utf8))
             if existing.contains(hash) || !seen.insert(hash).inserted {
                 report.documentsUnchanged += 1
@@ -100,16 +102,17 @@ extension KnowledgeBase {
                 if let embedder { chunker.countTokens = { embedder.tokenCount($0) } }
                 prepared.append(Prepared(input: document, hash: hash, chunks: chunker.chunks(document.text), vectors: nil))
             }
-            if index % 500 == 0 { progress?(index, documents.count) }
         }
         if let embedder {
             let all = prepared.flatMap(\.chunks)
             var vectors: [[Float]] = []
             vectors.reserveCapacity(all.count)
             let batch = 64
+            progress?(0, all.count)
             for start in stride(from: 0, to: all.count, by: batch) {
-                vectors += try embedder.embed(Array(all[start..<min(all.count, start + batch)]))
-                progress?(start, all.count)
+                let end = min(all.count, start + batch)
+                vectors += try embedder.embed(Array(all[start..<end]))
+                progress?(end, all.count)
             }
             var offset = 0
             for i in prepared.indices {
