@@ -129,7 +129,8 @@ extension KnowledgeBase {
             let chunks = ParsedChunks(input: input, format: format)
             defer { chunks.cancel() }
             var lineNumber = 0
-            while let chunk = chunks.next() {
+            while var chunk = chunks.next() {
+                defer { chunks.giveBack(&chunk) }
                 for item in chunk.items {
                     switch item {
                     case .triple(let triple):
@@ -252,6 +253,10 @@ final class ParsedChunks: @unchecked Sendable {
     private var readError: String?
     private let depth = 4
     static let blockSize = 4 << 20
+    /// Item arrays the consumer is done with, for the parsing thread to empty and fill again:
+    /// their terms are freed there, on the other core, and their storage is reused instead of
+    /// being mapped fresh for every chunk.
+    private var spent: [[Item]] = []
 
     init(input: Input, format: TripleFormat) {
         Thread.detachNewThread { [self] in
@@ -259,7 +264,7 @@ final class ParsedChunks: @unchecked Sendable {
             var lines = LineParser(reader: TripleLineReader(format: format))
             var consumed = 0   // input bytes before the buffer being parsed
             func parse(_ buffer: [UInt8], upTo end: Int, last: Bool) -> Bool {
-                lines.parse(buffer, upTo: end, last: last, offset: consumed, push: push)
+                lines.parse(buffer, upTo: end, last: last, offset: consumed, push: push, fresh: reuse)
             }
             var completed = true
             switch input {
@@ -303,8 +308,10 @@ final class ParsedChunks: @unchecked Sendable {
         var lineNumber = 0
         var items: [Item] = []
 
-        /// Parses the lines of buffer[..<end]; false once the consumer has gone.
-        mutating func parse(_ buffer: [UInt8], upTo end: Int, last: Bool, offset: Int, push: (Chunk) -> Bool) -> Bool {
+        /// Parses the lines of buffer[..<end]; false once the consumer has gone. `fresh` gives an
+        /// empty array to fill next.
+        mutating func parse(_ buffer: [UInt8], upTo end: Int, last: Bool, offset: Int, push: (Chunk) -> Bool,
+                            fresh: () -> [Item]) -> Bool {
             if items.capacity < 10_000 { items.reserveCapacity(10_000) }
             var start = 0
             while start < end {
@@ -325,8 +332,7 @@ final class ParsedChunks: @unchecked Sendable {
                 start = stop + 1
                 if items.count >= 10_000 || (last && start >= end) {
                     if !push(Chunk(items: items, lastLine: lineNumber, bytesDone: offset + start)) { return false }
-                    items = []
-                    items.reserveCapacity(10_000)
+                    items = fresh()
                 }
             }
             return true
@@ -369,6 +375,25 @@ final class ParsedChunks: @unchecked Sendable {
         let chunk = ready.removeFirst()
         condition.broadcast()
         return chunk
+    }
+
+    /// Takes back a chunk the consumer is done with (its items go to the parsing thread).
+    func giveBack(_ chunk: inout Chunk) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard spent.count < depth else { return }
+        spent.append([])
+        swap(&spent[spent.count - 1], &chunk.items)   // moved, never shared: the parser empties it in place
+    }
+
+    /// An empty item array for the parsing thread: a spent one emptied here, or a new one.
+    private func reuse() -> [Item] {
+        condition.lock()
+        var items = spent.popLast() ?? []
+        condition.unlock()
+        items.removeAll(keepingCapacity: true)
+        if items.capacity < 10_000 { items.reserveCapacity(10_000) }
+        return items
     }
 
     /// Stops the parser (the consumer failed or finished early).
