@@ -76,9 +76,9 @@ public final class BatchedModel: LanguageModel, @unchecked Sendable {
         let options = base.options
         scratch = InferenceState(config: config, contextLength: base.contextLength, batchCapacity: self.passRows,
                                  threads: options.threads, precision: options.precision)
-        // KNOWLM_BATCHED_KERNELS=exact keeps llama.cpp's order in batched passes too.
-        let exact = ProcessInfo.processInfo.environment["KNOWLM_BATCHED_KERNELS"] == "exact"
-        if self.parallel > 1 && options.precision.emulatesLlamaCpp && !exact {
+        // BLAS.packedBatchKernels: the CPU has the packed kernels and KNOWLM_BATCHED_KERNELS=exact
+        // does not keep llama.cpp's order in batched passes too.
+        if self.parallel > 1 && options.precision.emulatesLlamaCpp && BLAS.packedBatchKernels {
             let w = base.transformer.weights
             let packed = PackedWeights([w.output] + w.layers.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] },
                                        threads: options.threads)
