@@ -197,8 +197,13 @@ public final class Agent: @unchecked Sendable {
                 }
                 if options.groundArguments, case .call(let thought, let name, let arguments) = action,
                    let tool = registry.tool(named: name), tool.kind == .client {
-                    let kept = ArgumentGrounding.pruneOptional(arguments, parameters: ToolSchema.normalize(tool.parameters), task: task)
+                    let kept = ArgumentGrounding.pruneOptional(ArgumentGrounding.dropEmptyItems(arguments),
+                                                               parameters: ToolSchema.normalize(tool.parameters), task: task)
                     action = .call(thought: thought, tool: name, arguments: kept)
+                }
+                if case .call(let thought, let name, let arguments) = action, let tool = registry.tool(named: name), tool.kind == .client {
+                    // A declared Python `float` is written as one (`5.0`), as the caller declared it.
+                    action = .call(thought: thought, tool: name, arguments: ArgumentGrounding.conformNumbers(arguments, declared: tool.parameters))
                 }
                 choiceScores = relevance + choiceScores
                 let modelSeconds = Date().timeIntervalSince(stepStart)
@@ -468,7 +473,8 @@ public final class Agent: @unchecked Sendable {
         guard options.groundArguments else { return nil }
         return { tool in
             let schema = ToolSchema.normalize(tool.parameters)
-            return tool.kind == .client ? ArgumentGrounding.restrictNumbers(schema, task: task) : schema
+            guard tool.kind == .client else { return schema }
+            return ArgumentGrounding.restrictChoices(ArgumentGrounding.restrictNumbers(schema, task: task), task: task)
         }
     }
 

@@ -139,9 +139,7 @@ struct AgentRunCommand: AsyncParsableCommand {
                     }
                 }
                 let result = await (try agent(functions: functions)).run(text)
-                var line = runObject(result)
-                line["id"] = object["id"].map(jsonObject) ?? index + 1
-                print(try jsonLine(line))
+                print(runLine(result, id: object["id"] ?? .number(String(index + 1))))
                 if (index + 1) % 10 == 0 {
                     printError(String(format: "%d/%d tasks, %.1f s each", index + 1, lines.count, Date().timeIntervalSince(start) / Double(index + 1)))
                 }
@@ -162,7 +160,7 @@ struct AgentRunCommand: AsyncParsableCommand {
             if live { printStep(step) }
         })
         if json {
-            print(try jsonLine(runObject(result)))
+            print(runLine(result))
         } else {
             if let call = result.call {
                 print("call: \(call.tool)(\(call.arguments.serialized(itemSeparator: ", ", keySeparator: ": ")))")
@@ -219,8 +217,11 @@ func printVerification(_ v: Verification, heading: String) {
     }
 }
 
-func runObject(_ run: AgentRun) -> [String: Any] {
-    jsonObject(run.json) as? [String: Any] ?? [:]
+/// One run as a line of JSON, written from its `JSONValue` as it is (a declared float's `5.0`
+/// stays a float; a round trip through Foundation would write `5`), with `id` first when given.
+func runLine(_ run: AgentRun, id: JSONValue? = nil) -> String {
+    let members = run.json.objectValue ?? []
+    return JSONValue.object((id.map { [(key: "id", value: $0)] } ?? []) + members).serialized()
 }
 
 func printStep(_ step: AgentStep) {

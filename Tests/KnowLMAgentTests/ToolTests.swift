@@ -270,6 +270,118 @@ struct InvalidUTF8Tool: Tool {
     }
 }
 
+/// A string parameter's listed values (its `enum`, or the values its description quotes) held
+/// to the one the task names, and Python `float`s written as floats. Made-up schemas and tasks.
+@Suite struct ChoiceBindingTests {
+    static let export = ToolSchema.normalize(try! JSONValue.parse(#"""
+        {"type": "dict", "properties": {"table": {"type": "string", "description": "The table to export."},
+         "format": {"type": "string", "description": "Output format: 'csv' for comma-separated, 'parquet' for columnar files. Default is 'csv'."},
+         "compression": {"type": "string", "enum": ["gzip", "zstd", "none"]},
+         "owner": {"type": "string", "description": "Owner, such as 'admin'."}}, "required": ["table"]}
+        """#))
+
+    @Test func listedValuesComeFromTheEnumOrTwoQuotedValues() {
+        let properties = Self.export["properties"]!
+        #expect(ArgumentGrounding.listedValues(properties["format"]!) == ["csv", "parquet"])
+        #expect(ArgumentGrounding.listedValues(properties["compression"]!) == ["gzip", "zstd", "none"])
+        // One quoted value is an example, not a list of choices; free text lists nothing.
+        #expect(ArgumentGrounding.listedValues(properties["owner"]!).isEmpty)
+        #expect(ArgumentGrounding.listedValues(properties["table"]!).isEmpty)
+    }
+
+    @Test func theValueTheTaskNamesIsRequiredAndHeld() throws {
+        let task = "Export the orders table as Parquet with zstd compression"
+        #expect(ArgumentGrounding.bindChoices(Self.export, task: task) == ["format": "parquet", "compression": "zstd"])
+        let held = ArgumentGrounding.restrictChoices(Self.export, task: task)
+        #expect(held["properties"]?["format"]?["enum"] == .array([.string("parquet")]))
+        #expect(held["required"] == .array([.string("table"), .string("format"), .string("compression")]))
+        _ = try JSONSchemaGrammar.compile(held)
+        // Two listed values named, or none: the model chooses, and the parameter stays optional.
+        #expect(ArgumentGrounding.bindChoices(Self.export, task: "Export orders as csv or parquet").isEmpty)
+        #expect(ArgumentGrounding.restrictChoices(Self.export, task: "Export the orders table") == Self.export)
+        // Parts of words do not count ("none" is not in "nonempty"), nor do words of one or two letters.
+        #expect(ArgumentGrounding.bindChoices(Self.export, task: "Export the nonempty rows").isEmpty)
+    }
+
+    @Test func aPercentageIsPassedAsAFractionUnlessThePercentIsAsked() throws {
+        let loan = ToolSchema.normalize(try JSONValue.parse(#"""
+            {"type": "dict", "properties": {"amount": {"type": "integer"}, "rate": {"type": "float", "description": "Yearly rate."},
+             "fee": {"type": "float", "description": "Fee as a percentage of the amount."}, "months": {"type": "integer"}},
+             "required": ["amount", "rate", "fee", "months"]}
+            """#))
+        let task = "A loan of 2400 at a rate of 7.5% with a fee of 2 percent over 18 months"
+        #expect(ArgumentGrounding.bindNumbers(loan, task: task).bound == ["amount": 2400, "rate": 0.075, "fee": 2, "months": 18])
+        // Unnamed: the fraction is what a rate parameter is offered.
+        let held = ArgumentGrounding.restrictNumbers(loan, task: "Borrow 2400 for 18 months, 7.5% and 2%, or 3% later")
+        #expect(held["properties"]?["rate"]?["enum"]?.arrayValue?.contains(.number("0.075")) == true)
+        #expect(held["properties"]?["rate"]?["enum"]?.arrayValue?.contains(.number("7.5")) == false)
+        // A fraction of a percentage in the task counts as mentioned for an optional argument.
+        let optional = ToolSchema.normalize(try JSONValue.parse(#"{"type": "object", "properties": {"rate": {"type": "number"}}}"#))
+        #expect(ArgumentGrounding.pruneOptional(try JSONValue.parse(#"{"rate": 0.05}"#), parameters: optional, task: "at 5% a year")
+                == (try JSONValue.parse(#"{"rate": 0.05}"#)))
+    }
+
+    @Test func aListOfNumbersHoldsTheTasksNumbers() throws {
+        let stats = ToolSchema.normalize(try JSONValue.parse(#"""
+            {"type": "dict", "properties": {"values": {"type": "array", "items": {"type": "integer"}}}, "required": ["values"]}
+            """#))
+        let held = ArgumentGrounding.restrictNumbers(stats, task: "The median of 7, 3, 9 and 3 please")
+        #expect(held["properties"]?["values"]?["items"]?["enum"] == .array([.number("7"), .number("3"), .number("9")]))
+        #expect(held["properties"]?["values"]?["maxItems"] == .number("4"))
+        _ = try JSONSchemaGrammar.compile(held)
+        #expect(ArgumentGrounding.restrictNumbers(stats, task: "The median of my list") == stats)
+        // Lists written in brackets: as long as the longest of them.
+        let pairs = ArgumentGrounding.restrictNumbers(stats, task: "Compare (1, 2) with [4, 5, 6] at 10")
+        #expect(pairs["properties"]?["values"]?["maxItems"] == .number("3"))
+    }
+
+    @Test func flagsTheTaskNamesAreSetAndNegationsClearThem() throws {
+        let report = ToolSchema.normalize(try JSONValue.parse(#"""
+            {"type": "dict", "properties": {"city": {"type": "string"}, "include_charts": {"type": "boolean"},
+             "skip_weekends": {"type": "boolean"}, "raw_output": {"type": "boolean"}, "verbose": {"type": "boolean"}},
+             "required": ["city"]}
+            """#))
+        // Forms of the name's words count ("charted", "weekend"); "include" says nothing of what is included.
+        #expect(ArgumentGrounding.bindFlags(report, task: "Sales report for Lyon, charted, weekend days skipped")
+                == ["include_charts": true, "skip_weekends": true])
+        // Every word of the name must be there ("raw" alone is not raw output; "output" has no
+        // partner); a negation shortly before turns the flag off.
+        #expect(ArgumentGrounding.bindFlags(report, task: "Raw numbers for Lyon, please don't be verbose")
+                == ["verbose": false])
+        let held = ArgumentGrounding.restrictChoices(report, task: "Lyon report with charts")
+        #expect(held["properties"]?["include_charts"]?["enum"] == .array([.bool(true)]))
+        #expect(held["required"] == .array([.string("city"), .string("include_charts")]))
+        // A flag the task names survives the pruning of optional arguments, in any form.
+        let args = try JSONValue.parse(#"{"city": "Lyon", "skip_weekends": true}"#)
+        #expect(ArgumentGrounding.pruneOptional(args, parameters: report, task: "Lyon, weekends skipped") == args)
+    }
+
+    @Test func itemsWithoutALetterOrDigitAreDropped() throws {
+        let args = try JSONValue.parse(#"{"names": [",", "Ada", " ", "Grace"], "tags": {"list": ["-", "x1"]}, "n": 3}"#)
+        #expect(ArgumentGrounding.dropEmptyItems(args) == (try JSONValue.parse(#"{"names": ["Ada", "Grace"], "tags": {"list": ["x1"]}, "n": 3}"#)))
+    }
+
+    @Test func aCountWrittenBeforeWhatItCountsIsBound() throws {
+        let house = ToolSchema.normalize(try JSONValue.parse(#"""
+            {"type": "dict", "properties": {"rooms": {"type": "integer"}, "floors": {"type": "integer"}, "area": {"type": "integer"}},
+             "required": ["rooms", "floors", "area"]}
+            """#))
+        #expect(ArgumentGrounding.bindNumbers(house, task: "A house of 4 rooms, 2 floors and an area of 140").bound
+                == ["rooms": 4, "floors": 2, "area": 140])
+        #expect(ArgumentGrounding.bindNumbers(house, task: "one floor, 3 room flat, area 70").bound == ["floors": 1, "rooms": 3, "area": 70])
+    }
+
+    @Test func declaredFloatsAreWrittenAsFloats() throws {
+        let declared = try JSONValue.parse(#"""
+            {"type": "dict", "properties": {"values": {"type": "array", "items": {"type": "float"}}, "count": {"type": "integer"},
+             "ratio": {"type": "float"}, "weight": {"type": "number"}}}
+            """#)
+        let args = try JSONValue.parse(#"{"values": [5, 2.5, -3], "count": 4, "ratio": 2, "weight": 7}"#)
+        #expect(ArgumentGrounding.conformNumbers(args, declared: declared).serialized()
+                == #"{"values":[5.0,2.5,-3.0],"count":4,"ratio":2.0,"weight":7}"#)
+    }
+}
+
 @Suite struct NumberBindingTests {
     static let box = ToolSchema.normalize(try! JSONValue.parse(#"""
         {"type": "object", "properties": {"width": {"type": "integer"}, "depth": {"type": "integer"},
