@@ -116,7 +116,8 @@ public enum ArgumentGrounding {
             guard let last = nameWords(name).last, last.count >= 3 else { continue }
             let forms: Set<String> = [last, last + "s", last.hasSuffix("s") ? String(last.dropLast()) : last]
             for i in pieces.indices.dropLast() where !usedAt.contains(i) {
-                if case .number(let d) = pieces[i], case .word(let next) = pieces[i + 1], forms.contains(next), fits(d, schema) {
+                let j = isPercentage(pieces, at: i) && pieces[i + 1] == .word("%") ? i + 2 : i + 1  // "a 2% fee"
+                if j < pieces.count, case .number(let d) = pieces[i], case .word(let next) = pieces[j], forms.contains(next), fits(d, schema) {
                     bound[name] = value(pieces, at: i, for: schema) ?? d
                     usedAt.insert(i)
                     break
@@ -204,6 +205,14 @@ public enum ArgumentGrounding {
             return (property.key, .object(schema.filter { $0.key != "type" } + [("enum", .array(literals))]))
         }
         members[pi] = ("properties", .object(restricted))
+        // An optional number the task ties to its name ("a fee of 2%") is an argument to write.
+        var required = (parameters["required"]?.arrayValue ?? []).compactMap(\.stringValue)
+        for name in properties.map(\.key) where bound[name] != nil && !required.contains(name) { required.append(name) }
+        if let ri = members.firstIndex(where: { $0.key == "required" }) {
+            members[ri] = ("required", .array(required.map { .string($0) }))
+        } else if !required.isEmpty {
+            members.append(("required", .array(required.map { .string($0) })))
+        }
         return .object(members)
     }
 

@@ -315,6 +315,13 @@ struct InvalidUTF8Tool: Tool {
         let held = ArgumentGrounding.restrictNumbers(loan, task: "Borrow 2400 for 18 months, 7.5% and 2%, or 3% later")
         #expect(held["properties"]?["rate"]?["enum"]?.arrayValue?.contains(.number("0.075")) == true)
         #expect(held["properties"]?["rate"]?["enum"]?.arrayValue?.contains(.number("7.5")) == false)
+        // A percentage right before the name binds it, and the optional argument becomes one to write.
+        let transfer = ToolSchema.normalize(try JSONValue.parse(#"""
+            {"type": "object", "properties": {"amount": {"type": "number"}, "fee": {"type": "number"}}, "required": ["amount"]}
+            """#))
+        let fee = ArgumentGrounding.restrictNumbers(transfer, task: "Send 250 with a 2% fee")
+        #expect(fee["properties"]?["fee"]?["enum"] == .array([.number("0.02")]))
+        #expect(fee["required"] == .array([.string("amount"), .string("fee")]))
         // A fraction of a percentage in the task counts as mentioned for an optional argument.
         let optional = ToolSchema.normalize(try JSONValue.parse(#"{"type": "object", "properties": {"rate": {"type": "number"}}}"#))
         #expect(ArgumentGrounding.pruneOptional(try JSONValue.parse(#"{"rate": 0.05}"#), parameters: optional, task: "at 5% a year")
