@@ -149,7 +149,15 @@ public final class Agent: @unchecked Sendable {
             var state = ActionRules.State(step: 1, maxSteps: options.maxSteps, allowNetwork: options.allowNetwork)
             var previousCalls: [String: Int] = [:]  // "tool arguments" -> step
             var prior: [String: Float]?
-            let first = knowledgeFirstAction(task: task, tools: tools)
+            // Knowledge first, unless the caller declared a function that fits the task (by the
+            // same similarity that picks declared functions): "convert 250 dollars to EUR" with a
+            // `convert_currency` function is a call to make, not a question for the graph.
+            let declared = tools.filter { $0.kind == .client }
+            var first = knowledgeFirstAction(task: task, tools: tools)
+            if first != nil, !declared.isEmpty, options.functionRelevance > 0, let embedder, let taskEmbedding,
+               try embedder.embed(declared.map(Self.functionText)).contains(where: { Self.dot($0, taskEmbedding) >= options.functionRelevance }) {
+                first = nil
+            }
             stepping: for index in 1...options.maxSteps {
                 try Task.checkCancellation()
                 state.step = index

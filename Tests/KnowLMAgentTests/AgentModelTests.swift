@@ -134,6 +134,35 @@ struct AgentModelTests {
         #expect(try #require(await off.run(question).steps.first).choiceScores.isEmpty == false)
     }
 
+    /// Knowledge first gives way to a declared function that fits the task: the caller asked
+    /// for calls to it, so the planner does not send the task to `ask` on its own.
+    @Test func aFittingDeclaredFunctionComesBeforeKnowledgeFirst() async throws {
+        let llm = try Self.requireModel()
+        let embedder = try BERTEmbedder(folder: URL(fileURLWithPath: try ModelStore().resolve(ModelStore.defaultEmbedder)))
+        let scratch = try ScratchFolder()
+        let kb = try scratch.booksKnowledgeBase()
+        let retriever = Retriever(kb: kb, embedder: nil)
+        let qa = KnowledgeQA(retriever: retriever, model: llm, prompts: try PromptLibrary())
+        let builtins = try BuiltinTools.registry(names: ["ask", "calculator"], kb: kb, retriever: retriever, qa: qa, extractor: nil, allowNetwork: false)
+        var options = AgentOptions()
+        options.maxSteps = 2
+        options.verify = false
+        options.record = false
+        let question = "Who is the author of Dune?"
+        let plain = try Agent(model: llm, registry: builtins, kb: kb, embedder: embedder, retriever: retriever, options: options)
+        #expect(try #require(await plain.run(question).steps.first).planner != nil)
+        let author = ClientTool(name: "author_of", description: "Who is the author of a book, such as Dune or Emma?",
+                                parameters: try JSONValue.parse(#"{"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}"#))
+        let unrelated = ClientTool(name: "paint_cost", description: "Estimate the cost of painting a wall.",
+                                   parameters: try JSONValue.parse(#"{"type": "object", "properties": {"width": {"type": "number"}}, "required": ["width"]}"#))
+        for (tool, planned) in [(author, false), (unrelated, true)] {
+            let agent = try Agent(model: llm, registry: ToolRegistry(builtins.tools + [tool]), kb: kb, embedder: embedder,
+                                  retriever: retriever, options: options)
+            let first = try #require(await agent.run(question).steps.first)
+            #expect((first.planner != nil) == planned, "\(tool.name): \(first.action)")
+        }
+    }
+
     /// Declared functions with the real model and embedder (made-up functions and tasks): a
     /// task one of them fits is answered by calling it with the task's numbers, bound to the
     /// parameters the task names; a task none fits is answered without a call.
