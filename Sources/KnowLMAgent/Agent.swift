@@ -168,15 +168,22 @@ public final class Agent: @unchecked Sendable {
                 let evidence = options.groundedAnswers ? observed.joined(separator: "\n") : ""
                 var (offered, finalOffered) = (allowed, finalAllowed)
                 var relevance: [(action: String, score: Float)] = []
-                if options.functionRelevance > 0, let embedder, let taskEmbedding, !allowed.isEmpty,
-                   allowed.allSatisfy({ $0.kind == .client }) {
-                    let similarities = try embedder.embed(allowed.map(Self.functionText)).map { Self.dot($0, taskEmbedding) }
-                    relevance = zip(allowed, similarities).map { ("relevance \($0.name)", $1) }
+                // Declared functions: with nothing else to call, the closest one is called when it
+                // fits the task and none otherwise. Beside built-in tools, the first step calls a
+                // declared function that fits (the caller declared it for such tasks); one that
+                // does not fit leaves the choice to the model.
+                let declaredAllowed = allowed.filter { $0.kind == .client }
+                let onlyDeclared = !allowed.isEmpty && declaredAllowed.count == allowed.count
+                if options.functionRelevance > 0, let embedder, let taskEmbedding, !declaredAllowed.isEmpty, onlyDeclared || run.steps.isEmpty {
+                    let similarities = try embedder.embed(declaredAllowed.map(Self.functionText)).map { Self.dot($0, taskEmbedding) }
                     let best = similarities.indices.max { similarities[$0] < similarities[$1] }!
                     if similarities[best] >= options.functionRelevance {
-                        (offered, finalOffered) = ([allowed[best]], false)
-                    } else if finalAllowed {
+                        (offered, finalOffered) = ([declaredAllowed[best]], false)
+                    } else if onlyDeclared && finalAllowed {
                         offered = []
+                    }
+                    if onlyDeclared || similarities[best] >= options.functionRelevance {
+                        relevance = zip(declaredAllowed, similarities).map { ("relevance \($0.name)", $1) }
                     }
                 }
                 // The planner's own first step (knowledge first), when the rules allow `ask` now.

@@ -135,7 +135,7 @@ struct AgentModelTests {
     }
 
     /// Knowledge first gives way to a declared function that fits the task: the caller asked
-    /// for calls to it, so the planner does not send the task to `ask` on its own.
+    /// for calls to it, so the first step calls it instead of sending the task to `ask`.
     @Test func aFittingDeclaredFunctionComesBeforeKnowledgeFirst() async throws {
         let llm = try Self.requireModel()
         let embedder = try BERTEmbedder(folder: URL(fileURLWithPath: try ModelStore().resolve(ModelStore.defaultEmbedder)))
@@ -158,8 +158,11 @@ struct AgentModelTests {
         for (tool, planned) in [(author, false), (unrelated, true)] {
             let agent = try Agent(model: llm, registry: ToolRegistry(builtins.tools + [tool]), kb: kb, embedder: embedder,
                                   retriever: retriever, options: options)
-            let first = try #require(await agent.run(question).steps.first)
+            let run = await agent.run(question)
+            let first = try #require(run.steps.first)
             #expect((first.planner != nil) == planned, "\(tool.name): \(first.action)")
+            // The fitting function is called at once, with the task's title.
+            if !planned { #expect(run.call?.tool == "author_of" && run.steps.count == 1, "\(first.action)") }
         }
     }
 
