@@ -152,12 +152,16 @@ public final class Agent: @unchecked Sendable {
             // Knowledge first, unless the caller declared a function that fits the task (by the
             // same similarity that picks declared functions): "convert 250 dollars to EUR" with a
             // `convert_currency` function is a call to make, not a question for the graph.
+            // How close the task is to each declared function (cosine of the embedder's vectors).
+            var fit: [String: Float] = [:]
             let declared = tools.filter { $0.kind == .client }
-            var first = knowledgeFirstAction(task: task, tools: tools)
-            if first != nil, !declared.isEmpty, options.functionRelevance > 0, let embedder, let taskEmbedding,
-               try embedder.embed(declared.map(Self.functionText)).contains(where: { Self.dot($0, taskEmbedding) >= options.functionRelevance }) {
-                first = nil
+            if options.functionRelevance > 0, let embedder, let taskEmbedding, !declared.isEmpty {
+                for (tool, vector) in zip(declared, try embedder.embed(declared.map(Self.functionText))) {
+                    fit[tool.name] = Self.dot(vector, taskEmbedding)
+                }
             }
+            var first = knowledgeFirstAction(task: task, tools: tools)
+            if fit.values.contains(where: { $0 >= options.functionRelevance }) { first = nil }
             stepping: for index in 1...options.maxSteps {
                 try Task.checkCancellation()
                 state.step = index
@@ -174,8 +178,8 @@ public final class Agent: @unchecked Sendable {
                 // does not fit leaves the choice to the model.
                 let declaredAllowed = allowed.filter { $0.kind == .client }
                 let onlyDeclared = !allowed.isEmpty && declaredAllowed.count == allowed.count
-                if options.functionRelevance > 0, let embedder, let taskEmbedding, !declaredAllowed.isEmpty, onlyDeclared || run.steps.isEmpty {
-                    let similarities = try embedder.embed(declaredAllowed.map(Self.functionText)).map { Self.dot($0, taskEmbedding) }
+                if !fit.isEmpty, !declaredAllowed.isEmpty, onlyDeclared || run.steps.isEmpty {
+                    let similarities = declaredAllowed.map { fit[$0.name] ?? -1 }
                     let best = similarities.indices.max { similarities[$0] < similarities[$1] }!
                     if similarities[best] >= options.functionRelevance {
                         (offered, finalOffered) = ([declaredAllowed[best]], false)
