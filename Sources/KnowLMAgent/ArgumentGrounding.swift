@@ -369,6 +369,16 @@ public enum ArgumentGrounding {
         return String(d)
     }
 
+    /// The numbers in a JSON value, at any depth.
+    static func numbers(within value: JSONValue) -> [Double] {
+        switch value {
+        case .number(let n): return Double(n).map { [$0] } ?? []
+        case .array(let items): return items.flatMap(numbers(within:))
+        case .object(let members): return members.flatMap { numbers(within: $0.value) }
+        default: return []
+        }
+    }
+
     /// `arguments` without the optional ones whose value the task does not mention.
     public static func pruneOptional(_ arguments: JSONValue, parameters: JSONValue, task: String) -> JSONValue {
         guard case .object(let members) = arguments else { return arguments }
@@ -388,12 +398,10 @@ public enum ArgumentGrounding {
                 let w = words(s)
                 return !w.isEmpty && taskText.contains(" " + w.joined(separator: " ") + " ")
             case .number(let n):
-                // One of the task's numbers, and not one another argument already took.
+                // One of the task's numbers, and not one another argument already took (as its
+                // value, or inside its list: "B(1, 2)" does not also give `rounding: 1`).
                 guard let d = Double(n), taskNumbers.contains(d) else { return false }
-                return !members.contains { member in
-                    if case .number(let other) = member.value { return member.key != name && Double(other) == d }
-                    return false
-                }
+                return !members.contains { $0.key != name && numbers(within: $0.value).contains(d) }
             case .bool:
                 // A flag is kept when the task names it (a word of the parameter's name).
                 return flags[name] != nil || nameWords(name).contains { $0.count >= 4 && taskWords.contains($0) }

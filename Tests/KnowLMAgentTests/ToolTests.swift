@@ -419,6 +419,13 @@ struct InvalidUTF8Tool: Tool {
         let args = try JSONValue.parse(#"{"width": 20, "depth": 35, "scale": 35}"#)
         #expect(ArgumentGrounding.pruneOptional(args, parameters: Self.box, task: "a box 20 by 35")
                 == (try JSONValue.parse(#"{"width": 20, "depth": 35}"#)))
+        // Also when the other argument holds it in a list.
+        let line = ToolSchema.normalize(try JSONValue.parse(#"""
+            {"type": "object", "properties": {"from": {"type": "array", "items": {"type": "integer"}}, "digits": {"type": "integer"}},
+             "required": ["from"]}
+            """#))
+        #expect(ArgumentGrounding.pruneOptional(try JSONValue.parse(#"{"from": [3, 1], "digits": 1}"#), parameters: line, task: "from (3, 1)")
+                == (try JSONValue.parse(#"{"from": [3, 1]}"#)))
     }
 }
 

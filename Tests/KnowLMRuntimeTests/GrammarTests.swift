@@ -84,6 +84,26 @@ private func grammarError(_ body: () throws -> Any) -> String? {
         #expect(!e.matches(Array(#"[""]"#.utf8)))
     }
 
+    /// Output the token limit cut off deep inside free-form JSON is closed by the grammar's
+    /// shortest completion, and the result parses (the search once ran out of states among the
+    /// length counters of free strings and gave up).
+    @Test func aCutOffActionIsClosedEvenDeepInFreeFormJSON() throws {
+        let engine = try engine(schema: #"""
+            {"type": "object", "properties": {"tool": {"const": "average"}, "arguments": {"type": "object", "properties": {
+              "grades": {"description": "free-form"}}, "required": ["grades"]},
+             "thought": {"type": "string", "minLength": 1, "maxLength": 160}}, "required": ["tool", "arguments", "thought"]}
+            """#)
+        for cut in [#"{"tool": "average", "arguments": {"grades": {"math": 90, "tags": ["a", "bb","#,
+                    #"{"tool": "average", "arguments": {"grades": {"math": [[{"x": "long text here"#,
+                    #"{"tool": "average", "arguments": {"grades": {"m": 1.5e"#] {
+            let state = engine.advance(engine.initialState, bytes: Array(cut.utf8))
+            let rest = try #require(engine.shortestCompletion(from: state), "no completion after \(cut)")
+            let text = cut + String(decoding: rest, as: UTF8.self)
+            #expect(engine.matches(Array(text.utf8)), "\(text)")
+            #expect((try? JSONValue.parse(text)) != nil, "\(text)")
+        }
+    }
+
     @Test func gbnfBasics() throws {
         let e = try engine(gbnf: """
         # a list of answers

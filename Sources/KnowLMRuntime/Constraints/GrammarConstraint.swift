@@ -78,6 +78,10 @@ public final class GrammarEngine: @unchecked Sendable {
     }
     private var distances: [Int32: Int] = [:]
 
+    /// Bytes that end or briefly fill a JSON value: quotes and brackets, separators, a digit,
+    /// a letter (for a non-empty string), a space.
+    static let closingBytes: [UInt8] = Array("\"}],:0a ".utf8)
+
     /// The shortest bytes that take `state` to an accepting state (breadth-first, bounded like
     /// `distanceToAccept`), or nil when none is found. Closes an answer the token limit cut off:
     /// `{"a": ["x` becomes `{"a": ["x"]}`.
@@ -95,10 +99,21 @@ public final class GrammarEngine: @unchecked Sendable {
                     while at != state, let (from, byte) = parent[at] { bytes.append(byte); at = from }
                     return bytes.reversed()
                 }
-                for b in 0...255 {
-                    let t = matcher.next(s, UInt8(b))
-                    if t != GrammarMatcher.dead && seen.insert(t).inserted { parent[t] = (s, UInt8(b)); next.append(t) }
+                // Where the grammar lets free text go on (a string, a number), only the bytes that
+                // close or continue it shortly are tried: every byte of free text would be a new
+                // state (length counters), and the search would run out before a closing quote
+                // several levels up. Forced text (a key, a constant) has no closing byte among its
+                // choices, so all of them are tried.
+                var closing: [(Int32, UInt8)] = []
+                for b in Self.closingBytes {
+                    let t = matcher.next(s, b)
+                    if t != GrammarMatcher.dead { closing.append((t, b)) }
                 }
+                let moves = !closing.isEmpty ? closing : (0...255).compactMap { b -> (Int32, UInt8)? in
+                    let t = matcher.next(s, UInt8(b))
+                    return t == GrammarMatcher.dead ? nil : (t, UInt8(b))
+                }
+                for (t, b) in moves where seen.insert(t).inserted { parent[t] = (s, b); next.append(t) }
             }
             frontier = next
         }
