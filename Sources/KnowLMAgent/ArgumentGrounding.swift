@@ -206,14 +206,7 @@ public enum ArgumentGrounding {
         }
         members[pi] = ("properties", .object(restricted))
         // An optional number the task ties to its name ("a fee of 2%") is an argument to write.
-        var required = (parameters["required"]?.arrayValue ?? []).compactMap(\.stringValue)
-        for name in properties.map(\.key) where bound[name] != nil && !required.contains(name) { required.append(name) }
-        if let ri = members.firstIndex(where: { $0.key == "required" }) {
-            members[ri] = ("required", .array(required.map { .string($0) }))
-        } else if !required.isEmpty {
-            members.append(("required", .array(required.map { .string($0) })))
-        }
-        return .object(members)
+        return requiring(properties.map(\.key).filter { bound[$0] != nil }, in: members)
     }
 
     /// The most numbers one list of the task can hold: the most numbers written inside one pair
@@ -229,6 +222,20 @@ public enum ArgumentGrounding {
             }
         }
         return longest >= 2 ? longest : count(task)
+    }
+
+    /// An object schema's members with `names` added to its `required` list (in order, once each).
+    static func requiring(_ names: [String], in members: [(key: String, value: JSONValue)]) -> JSONValue {
+        var members = members
+        var required = (JSONValue.object(members)["required"]?.arrayValue ?? []).compactMap(\.stringValue)
+        for name in names where !required.contains(name) { required.append(name) }
+        guard !required.isEmpty else { return .object(members) }
+        if let ri = members.firstIndex(where: { $0.key == "required" }) {
+            members[ri] = ("required", .array(required.map { .string($0) }))
+        } else {
+            members.append(("required", .array(required.map { .string($0) })))
+        }
+        return .object(members)
     }
 
     /// The values a string parameter offers: its `enum`, or, without one, the values its
@@ -315,14 +322,7 @@ public enum ArgumentGrounding {
             let description = property.value["description"].map { [(key: "description", value: $0)] } ?? []
             return (property.key, .object(description + [("enum", .array([value]))]))
         }))
-        var required = (parameters["required"]?.arrayValue ?? []).compactMap(\.stringValue)
-        for name in properties.map(\.key) where bound[name] != nil && !required.contains(name) { required.append(name) }
-        if let ri = members.firstIndex(where: { $0.key == "required" }) {
-            members[ri] = ("required", .array(required.map { .string($0) }))
-        } else {
-            members.append(("required", .array(required.map { .string($0) })))
-        }
-        return .object(members)
+        return requiring(properties.map(\.key).filter { bound[$0] != nil }, in: members)
     }
 
     /// `arguments` without list items that have no letter or digit (a small model writes `","`
